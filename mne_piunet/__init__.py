@@ -1,0 +1,23 @@
+"""3D-PIUNet EEG source imaging for MNE-Python."""
+
+from ._grid import GridSpec, VoxelGrid
+from ._inverse import apply_piunet, apply_piunet_epochs, apply_piunet_raw
+from ._model import PIUNet, read_model
+from ._network import UNet3D, UNetConfig
+from ._physics import INIT_METHODS, make_init_kernel
+from ._version import __version__
+
+__all__ = [
+    "INIT_METHODS",
+    "GridSpec",
+    "PIUNet",
+    "UNet3D",
+    "UNetConfig",
+    "VoxelGrid",
+    "__version__",
+    "apply_piunet",
+    "apply_piunet_epochs",
+    "apply_piunet_raw",
+    "make_init_kernel",
+    "read_model",
+]

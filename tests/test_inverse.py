@@ -1,0 +1,275 @@
+import mne
+import numpy as np
+import pytest
+from conftest import identity_model, tiny_model
+from mne.minimum_norm import apply_inverse, make_inverse_operator
+from numpy.testing import assert_allclose
+
+from mne_piunet import (
+    GridSpec,
+    PIUNet,
+    apply_piunet,
+    apply_piunet_epochs,
+    apply_piunet_raw,
+)
+
+
+def _mne_stc(evoked, forward, cov, method, pick_ori, lambda2=1.0 / 9.0):
+    inv = make_inverse_operator(evoked.info, forward, cov, loose=1.0)
+    return apply_inverse(evoked, inv, lambda2, method, pick_ori=pick_ori)
+
+
+@pytest.mark.parametrize("init", ["eLORETA", "sLORETA", "dSPM", "MNE"])
+def test_identity_network_equals_mne(
+    init, sample_evoked, sample_vol_forward, sample_cov
+):
+    """With an identity network the result is MNE's own free-orientation inverse."""
+    model = identity_model(sample_vol_forward)
+    stc = apply_piunet(
+        sample_evoked,
+        sample_vol_forward,
+        model,
+        sample_cov,
+        init=init,
+        lambda2=1.0 / 16,
+        pick_ori="vector",
+    )
+    ref = _mne_stc(
+        sample_evoked, sample_vol_forward, sample_cov, init, "vector", lambda2=1.0 / 16
+    )
+    assert isinstance(stc, mne.VolVectorSourceEstimate)
+    assert_allclose(stc.data, ref.data, rtol=1e-5, atol=1e-6 * np.abs(ref.data).max())
+    assert stc.tmin == ref.tmin and stc.tstep == ref.tstep
+    assert stc.subject == ref.subject == "sample"
+    np.testing.assert_array_equal(stc.vertices[0], ref.vertices[0])
+
+
+def test_identity_network_norm(sample_evoked, sample_vol_forward, sample_cov):
+    stc = apply_piunet(
+        sample_evoked,
+        sample_vol_forward,
+        identity_model(sample_vol_forward),
+        sample_cov,
+    )
+    ref = _mne_stc(sample_evoked, sample_vol_forward, sample_cov, "eLORETA", None)
+    assert isinstance(stc, mne.VolSourceEstimate)
+    assert_allclose(stc.data, ref.data, rtol=1e-5, atol=1e-6 * ref.data.max())
+
+
+def test_network_output_is_rescaled(sample_evoked, sample_vol_forward, sample_cov):
+    """A network that doubles its input doubles the estimate; zero stays zero."""
+    import torch
+
+    class Double(torch.nn.Module):
+        def forward(self, x):
+            assert float(x.abs().amax()) == pytest.approx(1.0)  # normalised input
+            return 2 * x
+
+    evoked = sample_evoked.copy()
+    evoked.data[:, :5] = 0.0
+    grid = identity_model(sample_vol_forward).grid
+    stc = apply_piunet(evoked, sample_vol_forward, PIUNet(Double(), grid), sample_cov)
+    ref = apply_piunet(
+        evoked, sample_vol_forward, PIUNet(torch.nn.Identity(), grid), sample_cov
+    )
+    assert_allclose(stc.data, 2 * ref.data, rtol=1e-6)
+    assert np.all(stc.data[:, :5] == 0)
+    assert np.all(np.isfinite(stc.data))
+
+
+def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
+    model = tiny_model(sample_vol_forward)
+    evoked = sample_evoked.copy().crop(0.05, 0.1)
+    n_src = sample_vol_forward["nsource"]
+    stc = apply_piunet(evoked, sample_vol_forward, model)
+    assert isinstance(stc, mne.VolSourceEstimate)
+    assert stc.data.shape == (n_src, len(evoked.times))
+    assert_allclose(stc.times, evoked.times)
+
+    epochs = mne.EpochsArray(
+        np.stack([evoked.data, -evoked.data, evoked.data * 2]),
+        evoked.info,
+        tmin=evoked.times[0],
+    )
+    stcs = apply_piunet_epochs(epochs, sample_vol_forward, model, pick_ori="vector")
+    assert len(stcs) == 3
+    assert all(isinstance(s, mne.VolVectorSourceEstimate) for s in stcs)
+    assert stcs[0].data.shape == (n_src, 3, len(evoked.times))
+    # the network sees each time point normalised, so scaling the data scales
+    # the estimate, and the first epoch equals the evoked estimate
+    assert_allclose(stcs[2].data, 2 * stcs[0].data, rtol=1e-4, atol=1e-12)
+    assert_allclose(np.linalg.norm(stcs[0].data, axis=1), stc.data, rtol=1e-5)
+    gen = apply_piunet_epochs(epochs, sample_vol_forward, model, return_generator=True)
+    assert not isinstance(gen, list)
+    assert_allclose(next(gen).data, stc.data, rtol=1e-5)
+
+    raw = mne.io.RawArray(np.tile(evoked.data, 3), evoked.info)
+    n = len(evoked.times)
+    stc_raw = apply_piunet_raw(
+        raw, sample_vol_forward, model, start=n, stop=3 * n, buffer_size=7
+    )
+    assert isinstance(stc_raw, mne.VolSourceEstimate)
+    assert stc_raw.data.shape == (n_src, 2 * n)
+    assert stc_raw.tmin == pytest.approx(n / raw.info["sfreq"])
+    assert_allclose(stc_raw.data[:, :n], stc.data, rtol=1e-5)
+
+
+def test_surface_source_space(sample_evoked, sample_surf_forward, sample_cov):
+    fwd = sample_surf_forward
+    evoked = sample_evoked.copy().crop(0.08, 0.1)
+    model = tiny_model(fwd)
+    vec = apply_piunet(evoked, fwd, model, sample_cov, pick_ori="vector")
+    norm = apply_piunet(evoked, fwd, model, sample_cov)
+    normal = apply_piunet(evoked, fwd, model, sample_cov, pick_ori="normal")
+    assert isinstance(vec, mne.VectorSourceEstimate)
+    assert type(norm) is mne.SourceEstimate and type(normal) is mne.SourceEstimate
+    assert len(vec.vertices) == 2 and vec.subject == "sphere"
+    assert_allclose(norm.data, vec.magnitude().data, rtol=1e-6)
+    assert_allclose(
+        normal.data, vec.project("normal", fwd["src"])[0].data, rtol=1e-6, atol=1e-12
+    )
+    # a surface maps onto the grid by trilinear weights, not one voxel each
+    ident = apply_piunet(
+        evoked, fwd, identity_model(fwd), sample_cov, pick_ori="vector"
+    )
+    ref = _mne_stc(evoked, fwd, sample_cov, "eLORETA", "vector")
+    corr = np.corrcoef(ident.data.ravel(), ref.data.ravel())[0, 1]
+    assert 0.7 < corr < 1.0 - 1e-6
+
+
+def test_surface_forward_with_surf_ori(sample_evoked, sample_surf_forward, sample_cov):
+    """A free forward in surface orientation gives the same x/y/z result."""
+    fwd = sample_surf_forward
+    evoked = sample_evoked.copy().crop(0.08, 0.09)
+    fwd_ori = mne.convert_forward_solution(fwd, surf_ori=True)
+    model = identity_model(fwd)
+    a = apply_piunet(evoked, fwd, model, sample_cov, pick_ori="vector")
+    b = apply_piunet(evoked, fwd_ori, model, sample_cov, pick_ori="vector")
+    assert_allclose(a.data, b.data, rtol=1e-4, atol=1e-4 * np.abs(a.data).max())
+
+
+# --- bad input -----------------------------------------------------------------
+
+
+def test_bad_types(sample_evoked, sample_vol_forward):
+    model = identity_model(sample_vol_forward)
+    with pytest.raises(TypeError, match="evoked must be an instance of Evoked"):
+        apply_piunet(sample_evoked.data, sample_vol_forward, model)
+    with pytest.raises(TypeError, match="epochs must be an instance of"):
+        apply_piunet_epochs(sample_evoked, sample_vol_forward, model)
+    with pytest.raises(TypeError, match="raw must be an instance of"):
+        apply_piunet_raw(sample_evoked, sample_vol_forward, model)
+    with pytest.raises(TypeError, match="forward must be an instance of Forward"):
+        apply_piunet(sample_evoked, "fwd.fif", model)
+    with pytest.raises(TypeError, match="model must be an instance of"):
+        apply_piunet(sample_evoked, sample_vol_forward, 42)
+    with pytest.raises(ValueError, match="Invalid value for the 'pick_ori'"):
+        apply_piunet(sample_evoked, sample_vol_forward, model, pick_ori="max")
+    with pytest.raises(ValueError, match="Invalid value for the 'init'.*eLORETA"):
+        apply_piunet(sample_evoked, sample_vol_forward, model, init="LORETA")
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
+        apply_piunet(sample_evoked, sample_vol_forward, model, batch_size=0)
+
+
+def test_meg_only_data(sample_evoked, sample_vol_forward):
+    evoked = sample_evoked.copy().pick("meg")
+    with pytest.raises(ValueError, match="No good EEG channels.*EEG method"):
+        apply_piunet(evoked, sample_vol_forward, identity_model(sample_vol_forward))
+
+
+def test_meg_channels_are_ignored(sample_evoked, sample_vol_forward, sample_cov):
+    model = identity_model(sample_vol_forward)
+    evoked = sample_evoked.copy().crop(0.1, 0.11)
+    with mne.utils.catch_logging(verbose="info") as log:
+        a = apply_piunet(evoked, sample_vol_forward, model, sample_cov, verbose=True)
+    assert "Ignoring 306 MEG channel(s)" in log.getvalue()
+    b = apply_piunet(evoked.copy().pick("eeg"), sample_vol_forward, model, sample_cov)
+    assert_allclose(a.data, b.data)
+
+
+def test_channel_mismatch(sample_evoked, sample_vol_forward):
+    model = identity_model(sample_vol_forward)
+    evoked = sample_evoked.copy().pick("eeg")
+    fwd_less = mne.pick_channels_forward(
+        sample_vol_forward, exclude=["EEG 001", "EEG 002"]
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"2 EEG channel\(s\) of the data are not "
+        r"in the forward solution: \['EEG 001', 'EEG 002'\]",
+    ):
+        apply_piunet(evoked, fwd_less, model)
+    evoked_less = evoked.copy().drop_channels(["EEG 010"])
+    with pytest.raises(
+        ValueError,
+        match=r"1 EEG channel\(s\) of the forward "
+        r"solution are not in the data: \['EEG 010'\]",
+    ):
+        apply_piunet(evoked_less, sample_vol_forward, model)
+    # bad channels are left out of both
+    evoked.info["bads"] = ["EEG 010"]
+    stc = apply_piunet(evoked, sample_vol_forward, model)
+    assert stc.data.shape[0] == sample_vol_forward["nsource"]
+
+
+def test_missing_average_reference(sample_evoked, sample_vol_forward):
+    eeg = sample_evoked.copy().pick("eeg")
+    info = mne.create_info(eeg.ch_names, eeg.info["sfreq"], "eeg")
+    evoked = mne.EvokedArray(eeg.data, info.set_montage(eeg.get_montage()))
+    with pytest.raises(ValueError, match="EEG average reference.*mandatory"):
+        apply_piunet(evoked, sample_vol_forward, identity_model(sample_vol_forward))
+
+
+def test_non_finite_data(sample_evoked, sample_vol_forward):
+    evoked = sample_evoked.copy().pick("eeg")
+    evoked.data[3, 10] = np.nan
+    evoked.data[4, 11] = np.inf
+    with pytest.raises(ValueError, match=r"2 non-finite value\(s\) \(NaN or inf\)"):
+        apply_piunet(evoked, sample_vol_forward, identity_model(sample_vol_forward))
+
+
+def test_fixed_orientation_forward(sample_evoked, sample_surf_forward):
+    fwd = mne.convert_forward_solution(
+        sample_surf_forward, force_fixed=True, surf_ori=True
+    )
+    with pytest.raises(ValueError, match="fixed source orientations.*free"):
+        apply_piunet(sample_evoked, fwd, identity_model(sample_surf_forward))
+
+
+def test_normal_on_volume(sample_evoked, sample_vol_forward):
+    # MNE's own check, with MNE's own exception class
+    with pytest.raises(
+        RuntimeError, match="Normal source orientation is supported only for surface"
+    ):
+        apply_piunet(
+            sample_evoked,
+            sample_vol_forward,
+            identity_model(sample_vol_forward),
+            pick_ori="normal",
+        )
+
+
+def test_grid_too_small(sample_evoked, sample_vol_forward):
+    import torch
+
+    model = PIUNet(torch.nn.Identity(), GridSpec((8, 8, 8), 0.01))
+    with pytest.raises(ValueError, match="does not fit in the model grid.*8 x 8 x 8"):
+        apply_piunet(sample_evoked, sample_vol_forward, model)
+
+
+def test_bad_model_file(sample_evoked, sample_vol_forward, tmp_path):
+    fname = tmp_path / "broken.safetensors"
+    fname.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(ValueError, match="corrupt, truncated or of another format"):
+        apply_piunet(sample_evoked, sample_vol_forward, fname)
+    with pytest.raises(FileNotFoundError, match="Model file not found"):
+        apply_piunet(sample_evoked, sample_vol_forward, tmp_path / "nope.safetensors")
+
+
+def test_raw_bad_range(sample_evoked, sample_vol_forward):
+    raw = mne.io.RawArray(sample_evoked.data, sample_evoked.info)
+    model = identity_model(sample_vol_forward)
+    with pytest.raises(ValueError, match="Need 0 <= start < stop"):
+        apply_piunet_raw(raw, sample_vol_forward, model, start=10, stop=5)
+    with pytest.raises(ValueError, match="buffer_size must be at least 1"):
+        apply_piunet_raw(raw, sample_vol_forward, model, buffer_size=0)
