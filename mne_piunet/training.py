@@ -1,0 +1,481 @@
+"""Training: fresh simulated samples every step, L1 loss, AdamW, resumable."""
+
+import dataclasses
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mne
+import numpy as np
+import torch
+from mne._fiff.proj import make_eeg_average_ref_proj
+from mne.utils import _validate_type, logger, verbose
+
+from ._grid import GridSpec, VoxelGrid, forward_source_positions
+from ._model import PIUNet, _get_device
+from ._network import UNet3D, UNetConfig
+from ._physics import make_init_kernel
+from .simulation import SimulationConfig, SourceSimulator
+
+_CKPT = "checkpoint.pt"
+_LOG = "train_log.jsonl"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained.
+
+    Parameters
+    ----------
+    network : UNetConfig
+        The architecture (default: a CPU-sized U-Net; the paper's is
+        ``UNetConfig()``).
+    spacing : float
+        Grid spacing in metres.
+    grid_shape : tuple of int | None
+        Grid shape; ``None`` picks the smallest that holds the forward's
+        sources with ``margin`` voxels around them.
+    margin : int
+        Empty voxels kept around the sources when ``grid_shape`` is None.
+    simulation : SimulationConfig
+        The training distribution.
+    init : str
+        Physics init method.
+    lambda2 : float
+        Regularisation of the init.
+    batch_size : int
+        Samples per step.
+    n_steps : int
+        Most optimisation steps.
+    lr : float
+        AdamW learning rate.
+    weight_decay : float
+        AdamW weight decay.
+    val_samples : int
+        Size of the fixed, seeded validation set.
+    val_every : int
+        Steps between validations (and checkpoints).
+    patience : int
+        Validations without improvement before the learning rate is halved;
+        training stops after ``3 * patience`` such validations.
+    seed : int
+        Seed of everything random.
+    """
+
+    network: UNetConfig = field(
+        default_factory=lambda: UNetConfig(base_channels=16, num_res_blocks=1)
+    )
+    spacing: float = 0.007
+    grid_shape: tuple | None = None
+    margin: int = 1
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    init: str = "eLORETA"
+    lambda2: float = 1.0 / 9.0
+    batch_size: int = 8
+    n_steps: int = 20000
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    val_samples: int = 256
+    val_every: int = 100
+    patience: int = 5
+    seed: int = 0
+
+    def to_dict(self):
+        """Return the configuration as a JSON-friendly dict."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def grid_for_forward(forward, spacing, factor, margin=1):
+    """Smallest grid (sides multiple of ``factor``) that holds the sources.
+
+    Parameters
+    ----------
+    forward : instance of Forward
+        The forward solution.
+    spacing : float
+        Grid spacing in metres.
+    factor : int
+        Every side is a multiple of this.
+    margin : int
+        Empty voxels wanted on each side.
+
+    Returns
+    -------
+    spec : GridSpec
+        The grid.
+    """
+    rr = forward_source_positions(forward)
+    need = np.round((rr.max(0) - rr.min(0)) / spacing).astype(int) + 1 + 2 * margin
+    return GridSpec(tuple(int(-(-n // factor) * factor) for n in need), spacing)
+
+
+class _Problem:
+    """Simulator + init kernel + grid maps as torch operations on one device."""
+
+    def __init__(self, forward, config, noise_cov, device):
+        info = _eeg_info_with_avg_ref(forward)
+        kernel = make_init_kernel(
+            info, forward, noise_cov, lambda2=config.lambda2, method=config.init
+        )
+        if kernel.ch_names != forward["info"]["ch_names"]:
+            raise RuntimeError("Kernel channels differ from the forward's")
+        self.kernel = torch.as_tensor(kernel.kernel, dtype=torch.float32, device=device)
+        spec = (
+            GridSpec(config.grid_shape, config.spacing)
+            if config.grid_shape
+            else (
+                grid_for_forward(
+                    forward, config.spacing, config.network.size_factor, config.margin
+                )
+            )
+        )
+        self.spec = spec
+        grid = VoxelGrid.from_forward(spec, forward)
+        self.splat = _to_torch_sparse(grid._splat, device)
+        self.gather = _to_torch_sparse(grid._gather, device)
+        self.sim = SourceSimulator(forward, config.simulation, device=device)
+        self.device = device
+
+    def make_batch(self, n, generator):
+        """Network input volumes and target source fields for ``n`` samples."""
+        batch = self.sim.sample(n, generator)
+        j0 = (batch.sensors @ self.kernel.T).reshape(n, -1, 3)
+        target = batch.sources / _max_abs(batch.sources)
+        return self.to_volume(j0 / _max_abs(j0)), target
+
+    def to_volume(self, sources):
+        n, n_pts, _ = sources.shape
+        flat = sources.permute(1, 0, 2).reshape(n_pts, n * 3)
+        vol = torch.sparse.mm(self.splat, flat).reshape(-1, n, 3).permute(1, 2, 0)
+        return vol.reshape(n, 3, *self.spec.shape)
+
+    def to_sources(self, volume):
+        n = volume.shape[0]
+        flat = volume.reshape(n * 3, -1).T
+        out = torch.sparse.mm(self.gather, flat)  # (n_pts, n * 3)
+        return out.reshape(-1, n, 3).permute(1, 0, 2)
+
+
+def _max_abs(x):
+    return x.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-30)
+
+
+def _to_torch_sparse(mat, device):
+    mat = mat.tocoo()
+    idx = torch.as_tensor(np.vstack([mat.row, mat.col]), dtype=torch.long)
+    val = torch.as_tensor(mat.data, dtype=torch.float32)
+    sp = torch.sparse_coo_tensor(idx, val, mat.shape, check_invariants=True)
+    return sp.coalesce().to(device)
+
+
+def _eeg_info_with_avg_ref(forward, sfreq=1000.0):
+    """Make an average-referenced measurement info for the forward's channels."""
+    fwd_info = forward["info"]
+    info = mne.create_info(fwd_info["ch_names"], sfreq, "eeg")
+    with info._unlock():
+        for ch, fwd_ch in zip(info["chs"], fwd_info["chs"], strict=True):
+            ch["loc"] = fwd_ch["loc"].copy()
+        info["projs"] = [make_eeg_average_ref_proj(info, activate=True, verbose=False)]
+    return info
+
+
+def _l1(network, problem, volumes, targets):
+    return (problem.to_sources(network(volumes)) - targets).abs().mean()
+
+
+@verbose
+def train_model(
+    forward,
+    config=None,
+    *,
+    noise_cov=None,
+    device=None,
+    checkpoint_dir=None,
+    resume=False,
+    time_limit=None,
+    verbose=None,
+):
+    """Train a 3D-PIUNet model on simulated data for a forward model.
+
+    Every step draws fresh samples (:class:`mne_piunet.simulation.SourceSimulator`),
+    computes the physics init and minimises the L1 distance between the
+    network's output, read back at the sources, and the true source field
+    (both normalised by their largest absolute value) with AdamW. The learning
+    rate is halved when the loss on a fixed, seeded validation set stops
+    improving; training stops early when it stays flat.
+
+    Under ``torchrun`` with several processes, training runs data-parallel
+    with :class:`torch.nn.parallel.DistributedDataParallel` (gloo on CPU,
+    NCCL on CUDA); only rank 0 writes checkpoints and logs.
+
+    Parameters
+    ----------
+    forward : instance of Forward
+        Free-orientation EEG forward solution to train for.
+    config : TrainConfig | None
+        Training configuration; ``None`` uses the defaults.
+    noise_cov : instance of Covariance | None
+        Noise covariance of the init (``None``: ad-hoc).
+    device : str | torch.device | None
+        Where to train (``None``: CUDA when available).
+    checkpoint_dir : path-like | None
+        Folder for ``checkpoint.pt`` (overwritten at every validation) and
+        ``train_log.jsonl``.
+    resume : bool
+        Continue from the checkpoint in ``checkpoint_dir`` exactly where it
+        stopped (model, optimiser, scheduler and random state).
+    time_limit : float | None
+        Stop (after a validation and checkpoint) once this many seconds have
+        passed in this call; resume later with ``resume=True``.
+    %(verbose)s
+
+    Returns
+    -------
+    model : PIUNet
+        The model with the best validation loss, its training summary in
+        ``model.info["training"]``.
+    """
+    config = TrainConfig() if config is None else config
+    _validate_type(config, TrainConfig, "config")
+    _validate_type(forward, mne.Forward, "forward")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs a checkpoint_dir")
+    rank, world = _init_distributed(device)
+    device = _get_device(device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    torch.manual_seed(config.seed)
+    problem = _Problem(forward, config, noise_cov, device)
+    network = UNet3D(config.network).to(device)
+    model_for_step = network
+    if world > 1:
+        model_for_step = torch.nn.parallel.DistributedDataParallel(network)
+    opt = torch.optim.AdamW(
+        network.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, factor=0.5, patience=config.patience
+    )
+    val_gen = torch.Generator(device=device).manual_seed(config.seed + 10_000)
+    val_vol, val_target = problem.make_batch(config.val_samples, val_gen)
+    with torch.no_grad():  # the init alone: what the network must beat
+        init_loss = float((problem.to_sources(val_vol) - val_target).abs().mean())
+    gen = torch.Generator(device=device).manual_seed(config.seed + rank)
+    state = dict(step=0, best=float("inf"), bad=0, samples=0, wall=0.0, best_state=None)
+    ckpt = Path(checkpoint_dir) / _CKPT if checkpoint_dir is not None else None
+    if resume and ckpt.is_file():
+        state = _load_checkpoint(ckpt, network, opt, sched, gen, config)
+        logger.info(f"Resumed from step {state['step']} ({ckpt})")
+    logger.info(
+        f"Training {sum(p.numel() for p in network.parameters()) / 1e6:.2f} M "
+        f"parameters on grid {problem.spec.shape} ({device}, {world} process(es)); "
+        f"validation L1 of the {config.init} init: {init_loss:.4f}"
+    )
+    deadline = None if time_limit is None else time.time() + float(time_limit)
+    _train_loop(
+        model_for_step,
+        network,
+        problem,
+        opt,
+        sched,
+        gen,
+        state,
+        config,
+        val_vol,
+        val_target,
+        ckpt if rank == 0 else None,
+        init_loss,
+        deadline,
+    )
+    if state["best_state"] is not None:
+        network.load_state_dict(state["best_state"])
+    network = network.cpu().eval()
+    info = dict(
+        init=config.init,
+        lambda2=config.lambda2,
+        head_model=_describe_forward(forward),
+        training=dict(
+            config=config.to_dict(),
+            steps=state["step"],
+            samples_seen=state["samples"] * world,
+            wall_time_s=round(state["wall"], 1),
+            hardware=_hardware(device, world),
+            val_l1=state["best"],
+            val_l1_init=init_loss,
+        ),
+    )
+    return PIUNet(network, problem.spec, info)
+
+
+def _train_loop(
+    step_model,
+    network,
+    problem,
+    opt,
+    sched,
+    gen,
+    state,
+    config,
+    val_vol,
+    val_target,
+    ckpt,
+    init_loss,
+    deadline,
+):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=config.n_steps,
+        initial=state["step"],
+        desc="training",
+        disable=logger.level > 20,
+    )
+    running, t0 = None, time.time()
+    while state["step"] < config.n_steps:
+        step_model.train()
+        vol, target = problem.make_batch(config.batch_size, gen)
+        loss = _l1(step_model, problem, vol, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        state["step"] += 1
+        state["samples"] += config.batch_size
+        value = loss.item()
+        running = value if running is None else 0.98 * running + 0.02 * value
+        bar.update(1)
+        bar.set_postfix(loss=f"{running:.4f}", lr=f"{opt.param_groups[0]['lr']:.1e}")
+        if state["step"] % config.val_every == 0 or state["step"] == config.n_steps:
+            state["wall"] += time.time() - t0
+            t0 = time.time()
+            stop = _validate(
+                network,
+                problem,
+                opt,
+                sched,
+                state,
+                config,
+                val_vol,
+                val_target,
+                running,
+                ckpt,
+                gen,
+                init_loss,
+            )
+            if stop:
+                logger.info(f"Early stop at step {state['step']}")
+                break
+            if deadline is not None and time.time() > deadline:
+                logger.info(f"Time limit reached at step {state['step']}")
+                break
+    bar.close()
+
+
+def _validate(
+    network,
+    problem,
+    opt,
+    sched,
+    state,
+    config,
+    val_vol,
+    val_target,
+    running,
+    ckpt,
+    gen,
+    init_loss,
+):
+    network.eval()
+    with torch.no_grad():
+        val = sum(
+            float(_l1(network, problem, val_vol[i : i + 32], val_target[i : i + 32]))
+            * len(val_vol[i : i + 32])
+            for i in range(0, len(val_vol), 32)
+        ) / len(val_vol)
+    sched.step(val)
+    if val < state["best"]:
+        state["best"], state["bad"] = val, 0
+        state["best_state"] = {
+            k: v.detach().cpu().clone() for k, v in network.state_dict().items()
+        }
+    else:
+        state["bad"] += 1
+    record = dict(
+        step=state["step"],
+        samples=state["samples"],
+        train_l1=running,
+        val_l1=val,
+        val_l1_init=init_loss,
+        lr=opt.param_groups[0]["lr"],
+        wall_s=round(state["wall"], 1),
+    )
+    logger.info(json.dumps(record))
+    if ckpt is not None:
+        _save_checkpoint(ckpt, network, opt, sched, gen, state, config)
+        with open(ckpt.parent / _LOG, "a") as f:
+            f.write(json.dumps(record) + "\n")
+    return state["bad"] >= 3 * config.patience
+
+
+def _save_checkpoint(fname, network, opt, sched, gen, state, config):
+    fname.parent.mkdir(parents=True, exist_ok=True)
+    payload = dict(
+        network=network.state_dict(),
+        optimizer=opt.state_dict(),
+        scheduler=sched.state_dict(),
+        rng=gen.get_state(),
+        state={k: v for k, v in state.items() if k != "best_state"},
+        best_state=state["best_state"],
+        config=json.dumps(config.to_dict()),
+    )
+    tmp = fname.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, fname)
+
+
+def _load_checkpoint(fname, network, opt, sched, gen, config):
+    payload = torch.load(fname, map_location="cpu", weights_only=True)
+    if json.loads(payload["config"]) != config.to_dict():
+        raise ValueError(f"The checkpoint {fname} was made with another TrainConfig")
+    network.load_state_dict(payload["network"])
+    opt.load_state_dict(payload["optimizer"])
+    sched.load_state_dict(payload["scheduler"])
+    gen.set_state(payload["rng"])
+    state = dict(payload["state"])
+    state["best_state"] = payload["best_state"]
+    return state
+
+
+def _init_distributed(device):
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world == 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        use_cuda = torch.cuda.is_available() and (
+            device is None or "cuda" in str(device)
+        )
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return dist.get_rank(), world
+
+
+def _describe_forward(forward):
+    return dict(
+        subject=forward["src"]._subject,
+        n_channels=int(forward["nchan"]),
+        n_sources=int(forward["nsource"]),
+        src_kind=forward["src"].kind,
+        ch_names=list(forward["info"]["ch_names"]),
+    )
+
+
+def _hardware(device, world):
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        cpu = platform.processor() or platform.machine()
+        name = f"{cpu} CPU, {torch.get_num_threads()} threads"
+    return f"{world} x {name}"

@@ -1,0 +1,49 @@
+"""Train the default model that ships with mne-piunet (CPU-sized).
+
+Run from the repository root; resumes from training/default/checkpoint.pt:
+
+    python scripts/train_default.py --time-limit 4500
+"""
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from mne_piunet import UNetConfig
+from mne_piunet.simulation import SimulationConfig
+from mne_piunet.template import make_template_forward
+from mne_piunet.training import TrainConfig, train_model
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = TrainConfig(
+    network=UNetConfig(base_channels=8, num_res_blocks=1, num_groups=4, num_heads=2),
+    simulation=SimulationConfig(n_sources=(1, 10), single_source_prob=0.2),
+    batch_size=8,
+    n_steps=20000,
+    lr=1e-3,
+    val_samples=128,
+    val_every=100,
+    patience=5,
+    seed=0,
+)
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--time-limit", type=float, default=None)
+    parser.add_argument(
+        "--out", default=ROOT / "training" / "default" / "model.safetensors"
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    fwd = make_template_forward("easycap-M10", 0.007)
+    model = train_model(
+        fwd,
+        CONFIG,
+        device="cpu",
+        checkpoint_dir=ROOT / "training" / "default",
+        resume=True,
+        time_limit=args.time_limit,
+        verbose=True,
+    )
+    model.save(args.out, overwrite=True)
