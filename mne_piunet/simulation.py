@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from mne.utils import _validate_type, check_random_state
+from mne.utils import _validate_type
 
 from ._grid import forward_source_positions
 
@@ -187,15 +187,9 @@ def torch_generator(seed, device="cpu"):
     generator : torch.Generator
         The generator.
     """
-    rng = (
-        check_random_state(seed) if not isinstance(seed, np.random.Generator) else seed
-    )
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     gen = torch.Generator(device=device)
-    gen.manual_seed(
-        int(rng.integers(0, 2**62))
-        if isinstance(rng, np.random.Generator)
-        else int(rng.randint(0, 2**31 - 1))
-    )
+    gen.manual_seed(int(rng.integers(0, 2**62)))
     return gen
 
 

@@ -189,6 +189,19 @@ def _montage_info(montage, sfreq=250.0):
     return info
 
 
+def _real_bem_for(conductivity):
+    """Return the real fsaverage BEM if on disk and of these conductivities."""
+    if tuple(conductivity) != CONDUCTIVITY:
+        return None
+    return _find_real_fsaverage_bem()
+
+
+def _forward_cache_fname(info, spacing, conductivity, mindist):
+    bem_kind = "approx" if _real_bem_for(conductivity) is None else "fsaverage-5120"
+    key = _cache_key(info, spacing, conductivity, mindist, bem_kind)
+    return _cache_dir() / f"template-{key}-fwd.fif"
+
+
 def _cache_key(info, spacing, conductivity, mindist, bem_kind):
     pos = np.array([ch["loc"][:3] for ch in info["chs"]]).round(6)
     payload = json.dumps(
@@ -247,14 +260,10 @@ def make_template_forward(
     BEM is not on disk.
     """
     info = _montage_info(montage)
-    real_bem = None
-    if tuple(conductivity) == CONDUCTIVITY:  # the real BEM has these
-        real_bem = _find_real_fsaverage_bem()
-    bem_kind = "approx-outer-skull" if real_bem is None else "fsaverage-5120"
+    real_bem = _real_bem_for(conductivity)
     fname = None
     if cache:
-        key = _cache_key(info, spacing, conductivity, mindist, bem_kind)
-        fname = _cache_dir() / f"template-{key}-fwd.fif"
+        fname = _forward_cache_fname(info, spacing, conductivity, mindist)
         fwd = _read_cached(fname, mne.read_forward_solution)
         if fwd is not None:
             logger.info(f"Template forward read from cache {fname}")

@@ -1,0 +1,80 @@
+import mne
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from mne_piunet._grid import forward_source_positions
+from mne_piunet.template import (
+    CONDUCTIVITY,
+    _cache_dir,
+    _forward_cache_fname,
+    _montage_info,
+    make_template_forward,
+)
+
+
+@pytest.fixture(scope="session")
+def template_fwd():
+    return make_template_forward()
+
+
+def test_template_forward(template_fwd):
+    fwd = template_fwd
+    assert fwd["nchan"] == 61 and fwd["info"]["ch_names"][0] == "1"
+    assert fwd["src"]._subject == "fsaverage"
+    assert fwd["source_ori"] == mne.io.constants.FIFF.FIFFV_MNE_FREE_ORI
+    gain = fwd["sol"]["data"]
+    assert np.isfinite(gain).all()
+    # the source grid is a 7 mm lattice that fits the default model grid
+    rr = forward_source_positions(fwd)
+    extent = np.round((rr.max(0) - rr.min(0)) / 0.007) + 1
+    assert np.all(extent <= (24, 28, 24))
+    off = (rr - rr.min(0)) / 0.007
+    assert np.abs(off - np.round(off)).max() < 1e-3
+    # peak sensitivity falls off with depth (distance to the nearest electrode)
+    gain = gain - gain.mean(axis=0)
+    peak = np.abs(gain.reshape(len(gain), -1, 3)).max(axis=(0, 2))
+    elec = np.array([ch["loc"][:3] for ch in fwd["info"]["chs"]])
+    depth = np.linalg.norm(fwd["source_rr"][:, None] - elec[None], axis=2).min(1)
+    assert spearmanr(depth, peak).statistic < -0.7
+
+
+def test_template_cache(template_fwd, tmp_path):
+    """The second call reads the cache; a corrupt entry is rebuilt."""
+    import time
+
+    t0 = time.perf_counter()
+    fwd = make_template_forward()
+    assert time.perf_counter() - t0 < 5  # generous: measured well under 1 s
+    np.testing.assert_allclose(fwd["sol"]["data"], template_fwd["sol"]["data"])
+    fname = _forward_cache_fname(_montage_info("easycap-M10"), 0.007, CONDUCTIVITY, 5.0)
+    assert fname.is_file() and fname.parent == _cache_dir()
+    fname.write_bytes(fname.read_bytes()[:1000])  # truncate it
+    with pytest.warns(RuntimeWarning, match="corrupt cache entry"):
+        fwd = make_template_forward()
+    np.testing.assert_allclose(fwd["sol"]["data"], template_fwd["sol"]["data"])
+    mne.read_forward_solution(fname)  # rewritten whole
+
+
+def test_template_montage_types(template_fwd):
+    montage = mne.channels.make_standard_montage("easycap-M1")
+    montage = montage.copy().rename_channels({})
+    sub = mne.channels.make_dig_montage(
+        {
+            k: v
+            for k, v in montage.get_positions()["ch_pos"].items()
+            if k in ("Fz", "Cz", "Pz", "Oz", "C3", "C4", "T7", "T8")
+        },
+        coord_frame="head",
+        nasion=montage.get_positions()["nasion"],
+        lpa=montage.get_positions()["lpa"],
+        rpa=montage.get_positions()["rpa"],
+    )
+    fwd = make_template_forward(sub, spacing=0.015, cache=False)
+    assert fwd["nchan"] == 8
+    assert sorted(fwd["info"]["ch_names"]) == sorted(
+        ["Fz", "Cz", "Pz", "Oz", "C3", "C4", "T7", "T8"]
+    )
+    assert 200 < fwd["nsource"] < template_fwd["nsource"] / 5
+    with pytest.raises(TypeError, match="montage must be an instance of"):
+        make_template_forward(61)
