@@ -182,7 +182,9 @@ _DOC_COMMON = """forward : instance of Forward
         EEG forward solution with free source orientation, computed for the
         channels of the data (bad channels may be absent).
     model : PIUNet | path-like | None
-        The trained model or its file.
+        The trained model or its file; ``None`` uses the default model that
+        ships with the package (trained on the fsaverage template, 7 mm
+        volume grid, 61-channel easycap-M10 montage, eLORETA init).
     noise_cov : instance of Covariance | None
         Noise covariance of the physics init; ``None`` uses an ad-hoc diagonal
         covariance (:func:`mne.make_ad_hoc_cov`).

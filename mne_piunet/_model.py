@@ -185,12 +185,18 @@ def read_model(fname, *, verbose=None):
     return model
 
 
+DEFAULT_MODEL = Path(__file__).parent / "data" / "piunet-default.safetensors"
+
+
 def _check_model(model):
-    """Turn a PIUNet or a path into a PIUNet."""
-    _validate_type(model, (PIUNet, "path-like"), "model")
+    """Turn a PIUNet, a path or None (the shipped default model) into a PIUNet."""
+    _validate_type(model, (PIUNet, "path-like", None), "model")
     if isinstance(model, PIUNet):
         return model
-    return read_model(model)
+    if model is None:
+        logger.info("    Using the default model shipped with mne-piunet")
+        model = DEFAULT_MODEL
+    return read_model(model, verbose=False)
 
 
 def _get_device(device):

@@ -157,13 +157,13 @@ def make_approx_bem(
     return mne.make_bem_solution(surfs, verbose=False)
 
 
-def _template_bem(conductivity, real_bem, cache):
+def _template_bem(conductivity, real_bem):
     if real_bem is not None:
         logger.info(f"    Using the real fsaverage BEM {real_bem}")
         return mne.read_bem_solution(real_bem, verbose=False)
     cond = "-".join(f"{c:g}" for c in conductivity)
     fname = _cache_dir() / f"approx-v{_TEMPLATE_VERSION}-{cond}-bem-sol.fif"
-    bem = _read_cached(fname, mne.read_bem_solution) if cache else None
+    bem = _read_cached(fname, mne.read_bem_solution)
     if bem is not None:
         return bem
     fs_dir = _mne_fsaverage_dir()
@@ -174,8 +174,7 @@ def _template_bem(conductivity, real_bem, cache):
     scalp = mne.read_bem_surfaces(fs_dir / "fsaverage-head.fif", verbose=False)[0]
     logger.info("    Building the approximated 3-layer fsaverage BEM (once)...")
     bem = make_approx_bem(inner, scalp, conductivity=conductivity)
-    if cache:
-        _write_cached(fname, bem, mne.write_bem_solution)
+    _write_cached(fname, bem, mne.write_bem_solution)
     return bem
 
 
@@ -246,6 +245,8 @@ def make_template_forward(
     cache : bool
         Read and write the result under ``MNE_DATA/MNE-piunet/template``,
         keyed by all parameters, so later calls take well under a second.
+        The approximated BEM (the slow part, about 2 minutes) is cached
+        there in any case, keyed by the conductivities.
     %(verbose)s
 
     Returns
@@ -269,7 +270,7 @@ def make_template_forward(
             logger.info(f"Template forward read from cache {fname}")
             return fwd
     logger.info("Making the template forward solution...")
-    bem = _template_bem(conductivity, real_bem, cache)
+    bem = _template_bem(conductivity, real_bem)
     if real_bem is not None:  # with the real MRI: a true volume source space
         src = mne.setup_volume_source_space(
             "fsaverage",

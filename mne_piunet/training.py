@@ -333,7 +333,7 @@ def _train_loop(
         desc="training",
         disable=logger.level > 20,
     )
-    running, t0 = None, time.time()
+    t0 = time.time()
     while state["step"] < config.n_steps:
         step_model.train()
         vol, target = problem.make_batch(config.batch_size, gen)
@@ -343,8 +343,9 @@ def _train_loop(
         opt.step()
         state["step"] += 1
         state["samples"] += config.batch_size
-        value = loss.item()
+        value, running = loss.item(), state.get("running")
         running = value if running is None else 0.98 * running + 0.02 * value
+        state["running"] = running
         bar.update(1)
         bar.set_postfix(loss=f"{running:.4f}", lr=f"{opt.param_groups[0]['lr']:.1e}")
         if state["step"] % config.val_every == 0 or state["step"] == config.n_steps:
