@@ -146,11 +146,14 @@ class SourceSimulator:
         amps = torch.randn((batch_size, hi), generator=generator, device=dev)
         oris = torch.randn((batch_size, hi, 3), generator=generator, device=dev)
         oris = oris / oris.norm(dim=-1, keepdim=True)
-        # Gaussian profile of every blob over all points: (batch, max_sources, n)
-        dist2 = torch.cdist(self.positions[centers], self.positions[None]) ** 2
-        profile = torch.exp(-dist2 / (2 * extents[..., None] ** 2))
-        profile = profile * (amps * active)[..., None]
-        sources = torch.einsum("bkn,bkc->bnc", profile, oris)
+        # Gaussian profile of each active blob over all points, summed per sample
+        b_idx, k_idx = active.nonzero(as_tuple=True)
+        dist2 = torch.cdist(self.positions[centers[b_idx, k_idx]], self.positions) ** 2
+        profile = torch.exp(-dist2 / (2 * extents[b_idx, k_idx, None] ** 2))
+        profile *= amps[b_idx, k_idx, None]
+        contrib = profile[:, :, None] * oris[b_idx, k_idx, None, :]
+        sources = torch.zeros((batch_size, self.n_points, 3), device=dev)
+        sources.index_add_(0, b_idx, contrib)
         signal = sources.reshape(batch_size, -1) @ self.leadfield.T
         snr_db = self._uniform((batch_size,), *cfg.snr_db, generator)
         sensors = signal + self._noise(signal, snr_db, generator)
