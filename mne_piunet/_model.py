@@ -1,8 +1,6 @@
 """PIUNet: a trained network with its grid and metadata; safe file IO."""
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +8,7 @@ import torch
 from mne.utils import _validate_type, logger, verbose
 
 from ._grid import GridSpec
+from ._io import atomic_path
 from ._network import UNet3D, UNetConfig
 from ._version import __version__
 
@@ -118,15 +117,8 @@ class PIUNet:
             ),
             "info": json.dumps(self.info),
         }
-        # Write next to the target and rename, so a failure leaves no partial file.
-        fd, tmp = tempfile.mkstemp(dir=fname.parent, prefix=f".{fname.name}.")
-        os.close(fd)
-        try:
+        with atomic_path(fname) as tmp:
             save_file(tensors, tmp, metadata=metadata)
-            os.replace(tmp, fname)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         logger.info(f"Saved {self!r} to {fname}")
 
 

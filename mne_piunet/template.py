@@ -12,14 +12,14 @@ a smooth shell of near-constant thickness.
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import mne
 import numpy as np
 from mne.utils import _validate_type, get_config, logger, verbose, warn
 from scipy.spatial import cKDTree
+
+from ._io import atomic_path
 
 _TEMPLATE_VERSION = 1  # bump when the construction changes: invalidates caches
 CONDUCTIVITY = (0.3, 0.006, 0.3)
@@ -309,13 +309,5 @@ def _read_cached(fname, reader):
 
 def _write_cached(fname, obj, writer):
     """Write to a temporary name beside ``fname``, then rename: never half a file."""
-    fname.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=fname.parent, suffix=fname.name)
-    os.close(fd)
-    try:
+    with atomic_path(fname, suffix=fname.name) as tmp:
         writer(tmp, obj, overwrite=True, verbose=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, fname)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

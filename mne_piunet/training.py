@@ -15,6 +15,7 @@ from mne._fiff.proj import make_eeg_average_ref_proj
 from mne.utils import _validate_type, logger, verbose
 
 from ._grid import GridSpec, VoxelGrid, forward_source_positions
+from ._io import atomic_path
 from ._model import PIUNet, _get_device
 from ._network import UNet3D, UNetConfig
 from ._physics import make_init_kernel
@@ -431,9 +432,8 @@ def _save_checkpoint(fname, network, opt, sched, gen, state, config):
         best_state=state["best_state"],
         config=json.dumps(config.to_dict()),
     )
-    tmp = fname.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, fname)
+    with atomic_path(fname) as tmp:
+        torch.save(payload, tmp)
 
 
 def _load_checkpoint(fname, network, opt, sched, gen, config):

@@ -1,0 +1,28 @@
+"""Small file helpers shared by the model, template and training code."""
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(fname, suffix=""):
+    """Yield a temporary path beside ``fname``; rename it to ``fname`` on success.
+
+    A failure (or an interrupt) while writing leaves no partial file behind.
+    ``suffix`` ends the temporary name, for writers that check file endings.
+    """
+    fname = Path(fname)
+    fname.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=fname.parent, prefix=f".{fname.name}.", suffix=suffix
+    )
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; caches are shareable
+        os.replace(tmp, fname)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
