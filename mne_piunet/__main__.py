@@ -1,4 +1,4 @@
-"""Command line: ``mne-piunet demo | train | benchmark``."""
+"""Command line: ``mne-piunet demo | train | benchmark | fetch | models``."""
 
 import argparse
 import sys
@@ -108,6 +108,24 @@ def _benchmark(args):
     print("\n".join(text))
 
 
+def _fetch(args):
+    from .datasets import fetch_model
+
+    fname = fetch_model(
+        args.name, path=args.path, force_update=args.force, verbose=args.verbose
+    )
+    print(fname)
+
+
+def _models(args):
+    from .datasets import cached_models
+
+    for row in cached_models(args.path):
+        where = row["cached"] or "not cached"
+        print(f"{row['name']}: {row['description']} ({row['size'] / 1e6:.1f} MB)")
+        print(f"    {where}")
+
+
 def main(argv=None):
     """Run the ``mne-piunet`` command line."""
     parser = argparse.ArgumentParser(prog="mne-piunet", description=__doc__)
@@ -141,6 +159,14 @@ def main(argv=None):
     bench.add_argument("--quick", action="store_true")
     bench.add_argument("--out", default="benchmark-results")
     bench.set_defaults(func=_benchmark)
+    fetch = sub.add_parser("fetch", help="download and verify a pretrained model")
+    fetch.add_argument("name", help="registered model name (see `models`)")
+    fetch.add_argument("--path", default=None, help="cache folder")
+    fetch.add_argument("--force", action="store_true", help="download again")
+    fetch.set_defaults(func=_fetch)
+    models = sub.add_parser("models", help="list pretrained models and the cache")
+    models.add_argument("--path", default=None, help="cache folder")
+    models.set_defaults(func=_models)
     args = parser.parse_args(argv)
     import mne
 

@@ -181,10 +181,12 @@ def _check_run_args(batch_size, device):
 _DOC_COMMON = """forward : instance of Forward
         EEG forward solution with free source orientation, computed for the
         channels of the data (bad channels may be absent).
-    model : PIUNet | path-like | None
-        The trained model or its file; ``None`` uses the default model that
-        ships with the package (trained on the fsaverage template, 7 mm
-        volume grid, 61-channel easycap-M10 montage, eLORETA init).
+    model : PIUNet | path-like | str | None
+        The trained model, its file, or the name of a registered pretrained
+        model (:func:`mne_piunet.datasets.fetch_model`); ``None`` uses the
+        ``"default"`` model that ships with the package (trained on the
+        fsaverage template, 7 mm volume grid, 61-channel easycap-M10 montage,
+        eLORETA init).
     noise_cov : instance of Covariance | None
         Noise covariance of the physics init; ``None`` uses an ad-hoc diagonal
         covariance (:func:`mne.make_ad_hoc_cov`).

@@ -5,6 +5,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from mne.utils import get_config
+
 
 @contextmanager
 def atomic_path(fname, suffix=""):
@@ -26,3 +28,9 @@ def atomic_path(fname, suffix=""):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def data_dir(*parts):
+    """Return ``MNE_DATA/MNE-piunet/<parts>`` (MNE's data folder, as for datasets)."""
+    root = Path(get_config("MNE_DATA", "~/mne_data")).expanduser()
+    return root.joinpath("MNE-piunet", *parts)

@@ -124,14 +124,16 @@ class PIUNet:
 
 @verbose
 def read_model(fname, *, verbose=None):
-    """Read a model saved with :meth:`PIUNet.save`.
+    """Read a model saved with :meth:`PIUNet.save`, or a registered pretrained one.
 
     The file is a safetensors archive: reading it never executes code.
 
     Parameters
     ----------
-    fname : path-like
-        The model file.
+    fname : path-like | str
+        The model file, or the name of a registered pretrained model (see
+        :func:`mne_piunet.datasets.model_names`), fetched with
+        :func:`mne_piunet.datasets.fetch_model` when not cached.
     %(verbose)s
 
     Returns
@@ -142,7 +144,11 @@ def read_model(fname, *, verbose=None):
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
+    from .datasets import fetch_model, model_names
+
     _validate_type(fname, "path-like", "fname")
+    if isinstance(fname, str) and fname in model_names() and not Path(fname).exists():
+        fname = fetch_model(fname)
     fname = Path(fname)
     if not fname.is_file():
         raise FileNotFoundError(f"Model file not found: {fname}")
@@ -177,16 +183,16 @@ def read_model(fname, *, verbose=None):
     return model
 
 
-DEFAULT_MODEL = Path(__file__).parent / "data" / "piunet-default.safetensors"
+DEFAULT_MODEL = "default"
 
 
 def _check_model(model):
-    """Turn a PIUNet, a path or None (the shipped default model) into a PIUNet."""
+    """Turn a PIUNet, a path, a registered name or None (default) into a PIUNet."""
     _validate_type(model, (PIUNet, "path-like", None), "model")
     if isinstance(model, PIUNet):
         return model
     if model is None:
-        logger.info("    Using the default model shipped with mne-piunet")
+        logger.info(f"    Using the pretrained model {DEFAULT_MODEL!r}")
         model = DEFAULT_MODEL
     return read_model(model, verbose=False)
 

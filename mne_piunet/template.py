@@ -19,7 +19,7 @@ import numpy as np
 from mne.utils import _validate_type, get_config, logger, verbose, warn
 from scipy.spatial import cKDTree
 
-from ._io import atomic_path
+from ._io import atomic_path, data_dir
 
 _TEMPLATE_VERSION = 1  # bump when the construction changes: invalidates caches
 CONDUCTIVITY = (0.3, 0.006, 0.3)
@@ -27,11 +27,6 @@ CONDUCTIVITY = (0.3, 0.006, 0.3)
 
 def _mne_fsaverage_dir():
     return Path(mne.__file__).parent / "data" / "fsaverage"
-
-
-def _cache_dir():
-    root = Path(get_config("MNE_DATA", "~/mne_data")).expanduser()
-    return root / "MNE-piunet" / "template"
 
 
 def _find_real_fsaverage_bem():
@@ -162,7 +157,7 @@ def _template_bem(conductivity, real_bem):
         logger.info(f"    Using the real fsaverage BEM {real_bem}")
         return mne.read_bem_solution(real_bem, verbose=False)
     cond = "-".join(f"{c:g}" for c in conductivity)
-    fname = _cache_dir() / f"approx-v{_TEMPLATE_VERSION}-{cond}-bem-sol.fif"
+    fname = data_dir("template") / f"approx-v{_TEMPLATE_VERSION}-{cond}-bem-sol.fif"
     bem = _read_cached(fname, mne.read_bem_solution)
     if bem is not None:
         return bem
@@ -198,7 +193,7 @@ def _real_bem_for(conductivity):
 def _forward_cache_fname(info, spacing, conductivity, mindist):
     bem_kind = "approx" if _real_bem_for(conductivity) is None else "fsaverage-5120"
     key = _cache_key(info, spacing, conductivity, mindist, bem_kind)
-    return _cache_dir() / f"template-{key}-fwd.fif"
+    return data_dir("template") / f"template-{key}-fwd.fif"
 
 
 def _cache_key(info, spacing, conductivity, mindist, bem_kind):

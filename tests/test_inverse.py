@@ -277,11 +277,9 @@ def test_raw_bad_range(sample_evoked, sample_vol_forward):
 
 def test_default_model(sample_evoked, sample_vol_forward):
     """model=None uses the shipped model (trilinear here: 10 mm sources, 7 mm grid)."""
-    from mne_piunet._model import DEFAULT_MODEL
-
-    if not DEFAULT_MODEL.is_file():
-        pytest.fail(f"the default model is not shipped at {DEFAULT_MODEL}")
     evoked = sample_evoked.copy().crop(0.1, 0.12)
     stc = apply_piunet(evoked, sample_vol_forward)
     assert isinstance(stc, mne.VolSourceEstimate)
     assert np.isfinite(stc.data).all() and stc.data.max() > 0
+    by_name = apply_piunet(evoked, sample_vol_forward, "default")
+    assert_allclose(by_name.data, stc.data)

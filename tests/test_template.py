@@ -4,9 +4,9 @@ import pytest
 from scipy.stats import spearmanr
 
 from mne_piunet._grid import forward_source_positions
+from mne_piunet._io import data_dir
 from mne_piunet.template import (
     CONDUCTIVITY,
-    _cache_dir,
     _forward_cache_fname,
     _montage_info,
     make_template_forward,
@@ -48,7 +48,7 @@ def test_template_cache(template_fwd, tmp_path):
     assert time.perf_counter() - t0 < 5  # generous: measured well under 1 s
     np.testing.assert_allclose(fwd["sol"]["data"], template_fwd["sol"]["data"])
     fname = _forward_cache_fname(_montage_info("easycap-M10"), 0.007, CONDUCTIVITY, 5.0)
-    assert fname.is_file() and fname.parent == _cache_dir()
+    assert fname.is_file() and fname.parent == data_dir("template")
     fname.write_bytes(fname.read_bytes()[:1000])  # truncate it
     with pytest.warns(RuntimeWarning, match="corrupt cache entry"):
         fwd = make_template_forward()
