@@ -2,10 +2,11 @@
 
 import os
 import tempfile
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from mne.utils import get_config
+from mne.utils import get_config, warn
 
 
 @contextmanager
@@ -34,3 +35,26 @@ def data_dir(*parts):
     """Return ``MNE_DATA/MNE-piunet/<parts>`` (MNE's data folder, as for datasets)."""
     root = Path(get_config("MNE_DATA", "~/mne_data")).expanduser()
     return root.joinpath("MNE-piunet", *parts)
+
+
+def read_cached(fname, reader):
+    """Read a cache entry with an MNE reader; None when absent or corrupt.
+
+    A corrupt entry is deleted (and rebuilt by the caller), never trusted.
+    """
+    if not fname.is_file():
+        return None
+    try:
+        with warnings.catch_warnings():  # MNE warns about bad tags before raising
+            warnings.simplefilter("ignore")
+            return reader(fname, verbose=False)
+    except Exception as err:
+        warn(f"Ignoring the corrupt cache entry {fname} ({err}); rebuilding it")
+        fname.unlink(missing_ok=True)
+        return None
+
+
+def write_cached(fname, obj, writer):
+    """Write a cache entry with an MNE writer, atomically."""
+    with atomic_path(fname, suffix=fname.name) as tmp:
+        writer(tmp, obj, overwrite=True, verbose=False)

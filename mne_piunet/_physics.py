@@ -1,5 +1,7 @@
 """The linear physics init: an MNE inverse kernel for the user's forward model."""
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import mne
@@ -9,6 +11,8 @@ from mne.minimum_norm.inverse import _assemble_kernel
 from mne.utils import _check_option, logger
 
 INIT_METHODS = ("eLORETA", "sLORETA", "MNE", "dSPM")
+_CACHE_SIZE = 4
+_kernel_cache = OrderedDict()  # content key -> InitKernel, least recent first
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,32 @@ def make_init_kernel(info, forward, noise_cov=None, *, lambda2, method, nave=1):
     if noise_cov is None:
         logger.info("    No noise covariance given: using an ad-hoc diagonal one")
         noise_cov = mne.make_ad_hoc_cov(info, verbose=False)
+    key = _content_key(info, forward, noise_cov, lambda2, method, nave)
+    if key in _kernel_cache:
+        logger.info("    Reusing the kernel computed for the same inputs")
+        _kernel_cache.move_to_end(key)
+        return _kernel_cache[key]
+    kernel = _compute_kernel(info, forward, noise_cov, lambda2, method, nave)
+    _kernel_cache[key] = kernel
+    if len(_kernel_cache) > _CACHE_SIZE:
+        _kernel_cache.popitem(last=False)
+    return kernel
+
+
+def _content_key(info, forward, noise_cov, lambda2, method, nave):
+    """Hash everything the kernel depends on (content, never object identity)."""
+    digest = hashlib.sha256()
+    arrays = [forward["sol"]["data"], forward["source_rr"], forward["source_nn"]]
+    arrays += [noise_cov.data] + [p["data"]["data"] for p in info["projs"]]
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    names = [info["ch_names"], forward["sol"]["row_names"], noise_cov.ch_names]
+    flags = [p["active"] for p in info["projs"]] + [forward["surf_ori"]]
+    digest.update(repr((names, flags, float(lambda2), method, nave)).encode())
+    return digest.hexdigest()
+
+
+def _compute_kernel(info, forward, noise_cov, lambda2, method, nave):
     # loose=1: free orientation, the three components the network expects.
     inv = make_inverse_operator(info, forward, noise_cov, loose=1.0, verbose=False)
     inv = prepare_inverse_operator(inv, nave, lambda2, method, verbose=False)
@@ -75,4 +105,5 @@ def make_init_kernel(info, forward, noise_cov=None, *, lambda2, method, nave=1):
     if noise_norm is not None:  # dSPM / sLORETA
         kernel = kernel * noise_norm.repeat(3, axis=0)
     ch_names = list(inv["noise_cov"].ch_names)  # column order of the kernel
+    kernel.flags.writeable = False  # shared through the cache
     return InitKernel(kernel, ch_names, method, float(lambda2))

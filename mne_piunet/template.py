@@ -16,10 +16,10 @@ from pathlib import Path
 
 import mne
 import numpy as np
-from mne.utils import _validate_type, get_config, logger, verbose, warn
+from mne.utils import _validate_type, get_config, logger, verbose
 from scipy.spatial import cKDTree
 
-from ._io import atomic_path, data_dir
+from ._io import data_dir, read_cached, write_cached
 
 _TEMPLATE_VERSION = 1  # bump when the construction changes: invalidates caches
 CONDUCTIVITY = (0.3, 0.006, 0.3)
@@ -158,7 +158,7 @@ def _template_bem(conductivity, real_bem):
         return mne.read_bem_solution(real_bem, verbose=False)
     cond = "-".join(f"{c:g}" for c in conductivity)
     fname = data_dir("template") / f"approx-v{_TEMPLATE_VERSION}-{cond}-bem-sol.fif"
-    bem = _read_cached(fname, mne.read_bem_solution)
+    bem = read_cached(fname, mne.read_bem_solution)
     if bem is not None:
         return bem
     fs_dir = _mne_fsaverage_dir()
@@ -169,7 +169,7 @@ def _template_bem(conductivity, real_bem):
     scalp = mne.read_bem_surfaces(fs_dir / "fsaverage-head.fif", verbose=False)[0]
     logger.info("    Building the approximated 3-layer fsaverage BEM (once)...")
     bem = make_approx_bem(inner, scalp, conductivity=conductivity)
-    _write_cached(fname, bem, mne.write_bem_solution)
+    write_cached(fname, bem, mne.write_bem_solution)
     return bem
 
 
@@ -260,7 +260,7 @@ def make_template_forward(
     fname = None
     if cache:
         fname = _forward_cache_fname(info, spacing, conductivity, mindist)
-        fwd = _read_cached(fname, mne.read_forward_solution)
+        fwd = read_cached(fname, mne.read_forward_solution)
         if fwd is not None:
             logger.info(f"Template forward read from cache {fname}")
             return fwd
@@ -287,22 +287,5 @@ def make_template_forward(
     )
     logger.info(f"    {fwd['nsource']} sources, {fwd['nchan']} channels")
     if fname is not None:
-        _write_cached(fname, fwd, mne.write_forward_solution)
+        write_cached(fname, fwd, mne.write_forward_solution)
     return fwd
-
-
-def _read_cached(fname, reader):
-    if not fname.is_file():
-        return None
-    try:
-        return reader(fname, verbose=False)
-    except Exception as err:  # a corrupt entry is rebuilt, never trusted
-        warn(f"Ignoring the corrupt cache entry {fname} ({err}); rebuilding it")
-        fname.unlink(missing_ok=True)
-        return None
-
-
-def _write_cached(fname, obj, writer):
-    """Write to a temporary name beside ``fname``, then rename: never half a file."""
-    with atomic_path(fname, suffix=fname.name) as tmp:
-        writer(tmp, obj, overwrite=True, verbose=False)

@@ -123,7 +123,7 @@ class _Problem:
         )
         if kernel.ch_names != forward["info"]["ch_names"]:
             raise RuntimeError("Kernel channels differ from the forward's")
-        self.kernel = torch.as_tensor(kernel.kernel, dtype=torch.float32, device=device)
+        self.kernel = torch.tensor(kernel.kernel, dtype=torch.float32, device=device)
         spec = (
             GridSpec(config.grid_shape, config.spacing)
             if config.grid_shape

@@ -11,6 +11,7 @@ from mne_piunet import (
     apply_piunet,
     apply_piunet_epochs,
     apply_piunet_raw,
+    make_init_kernel,
 )
 
 
@@ -111,7 +112,9 @@ def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
     assert isinstance(stc_raw, mne.VolSourceEstimate)
     assert stc_raw.data.shape == (n_src, 2 * n)
     assert stc_raw.tmin == pytest.approx(n / raw.info["sfreq"])
-    assert_allclose(stc_raw.data[:, :n], stc.data, rtol=1e-5)
+    # float32 network run in other batch splits: compare with each time's peak
+    peak = np.abs(stc.data).max(axis=0)
+    assert (np.abs(stc_raw.data[:, :n] - stc.data).max(axis=0) < 1e-3 * peak).all()
 
 
 def test_surface_source_space(sample_evoked, sample_surf_forward, sample_cov):
@@ -283,3 +286,29 @@ def test_default_model(sample_evoked, sample_vol_forward):
     assert np.isfinite(stc.data).all() and stc.data.max() > 0
     by_name = apply_piunet(evoked, sample_vol_forward, "default")
     assert_allclose(by_name.data, stc.data)
+
+
+def test_kernel_cache_is_keyed_by_content(
+    sample_evoked, sample_vol_forward, sample_cov
+):
+    """Same content -> the cached kernel; any change in content -> a new one."""
+    from mne_piunet._physics import _kernel_cache
+
+    info = mne.pick_info(
+        sample_evoked.info, mne.pick_types(sample_evoked.info, eeg=True)
+    )
+    fwd = mne.pick_channels_forward(sample_vol_forward, info["ch_names"], ordered=True)
+    _kernel_cache.clear()
+    first = make_init_kernel(info, fwd, sample_cov, lambda2=1 / 9, method="MNE")
+    again = make_init_kernel(
+        info.copy(), fwd.copy(), sample_cov.copy(), lambda2=1 / 9, method="MNE"
+    )
+    assert again is first
+    cov = sample_cov.copy()
+    weights = np.random.default_rng(0).uniform(1, 3, len(cov.ch_names))
+    cov["data"] = cov["data"] * np.outer(weights, weights)  # reshapes the noise
+    other = make_init_kernel(info, fwd, cov, lambda2=1 / 9, method="MNE")
+    assert other is not first
+    assert not np.allclose(other.kernel, first.kernel)
+    third = make_init_kernel(info, fwd, sample_cov, lambda2=1 / 4, method="MNE")
+    assert third is not first and third is not other

@@ -1,0 +1,79 @@
+"""The MNE sample subject's EEG head model from the offline testing data."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mne
+from mne.utils import logger, verbose
+
+from .._io import data_dir, read_cached, write_cached
+from ._testing import CONFIG_KEY, testing_data_path
+
+
+@dataclass
+class SampleHead:
+    """The sample subject's left-visual EEG response and its head model."""
+
+    evoked: mne.Evoked  #: 60 EEG channels, average-reference projector, baselined
+    noise_cov: mne.Covariance
+    forward: mne.Forward  #: EEG, real 3-layer BEM, volume source space
+    subjects_dir: Path
+
+
+@verbose
+def load_sample_head(spacing=0.007, *, path=None, verbose=None):
+    """Load the sample subject's EEG data and a volume forward on its real BEM.
+
+    The forward (3-layer BEM, 60 digitised electrodes, volume grid of
+    ``spacing``) is computed once and cached under ``MNE_DATA/MNE-piunet``.
+
+    Parameters
+    ----------
+    spacing : float
+        Volume grid spacing in metres.
+    path : path-like | None
+        Folder holding ``sample/`` (see :func:`testing_data_path`).
+    %(verbose)s
+
+    Returns
+    -------
+    head : SampleHead
+        Evoked response, noise covariance, forward and subjects folder.
+    """
+    root = testing_data_path(path)
+    if root is None:
+        raise FileNotFoundError(
+            f"The offline sample data were not found (path={path}); set "
+            f"{CONFIG_KEY} to the folder that holds sample/"
+        )
+    sample = root / "sample"
+    evoked = mne.read_evokeds(
+        sample / "MEG" / "test-ave.fif.gz", condition="Left visual", verbose=False
+    )
+    evoked = evoked.apply_baseline((None, 0)).pick("eeg")
+    cov = mne.read_cov(sample / "MEG" / "test-cov.fif", verbose=False)
+    fname = data_dir("sample") / f"sample-eeg-vol{spacing * 1e3:g}mm-fwd.fif"
+    fwd = read_cached(fname, mne.read_forward_solution)
+    if fwd is None:
+        logger.info(f"Computing the sample subject's {spacing * 1e3:g} mm forward...")
+        fwd = _make_sample_forward(sample, evoked.info, spacing)
+        write_cached(fname, fwd, mne.write_forward_solution)
+    return SampleHead(evoked, cov, fwd, sample / "subjects")
+
+
+def _make_sample_forward(sample, info, spacing):
+    surfs = mne.read_bem_surfaces(
+        sample / "subjects/sample/bem/sample-1280-1280-1280-bem.fif", verbose=False
+    )
+    bem = mne.make_bem_solution(surfs, verbose=False)
+    src = mne.setup_volume_source_space(
+        "sample",
+        pos=spacing * 1e3,
+        bem=bem,
+        subjects_dir=sample / "subjects",
+        verbose=False,
+    )
+    trans = sample / "MEG" / "sample-trans.fif"
+    return mne.make_forward_solution(
+        info, trans, src, bem, meg=False, eeg=True, verbose=False
+    )
