@@ -2,7 +2,8 @@
 
 import argparse
 import sys
-from pathlib import Path
+
+from .benchmark import METHODS
 
 
 def _demo(args):
@@ -82,30 +83,26 @@ def _train(args):
 
 
 def _benchmark(args):
-    from .benchmark import (
-        BenchmarkConfig,
-        quick_config,
-        run_benchmark,
-        summary_table,
-        write_csv,
-    )
+    from .benchmark import BenchmarkConfig, quick_config, run_benchmark, write_report
+    from .datasets import load_sample_head, testing_data_path
     from .template import make_template_forward
 
-    fwd = make_template_forward(verbose=args.verbose)
     config = BenchmarkConfig(
         methods=tuple(args.methods), n_samples=args.n_samples, seed=args.seed
     )
     if args.quick:
         config = quick_config(config)
-    records = run_benchmark(fwd, args.model, config, verbose=args.verbose)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv(records, out / "benchmark.csv")
-    text = []
-    for metric in ("nemd", "loc_error_mm", "nmse"):
-        text += [f"\n### {metric} (median [IQR])\n", summary_table(records, metric)]
-    (out / "benchmark.md").write_text("\n".join(text) + "\n")
-    print("\n".join(text))
+    heads = {"template": lambda: make_template_forward(verbose=args.verbose)}
+    if testing_data_path() is not None:
+        heads["sample-head"] = lambda: load_sample_head(verbose=args.verbose).forward
+    else:
+        print("Sample data not found (MNE_PIUNET_TESTING_DATA): template only")
+    model = args.model or "default"
+    header = f"`mne-piunet {' '.join(args.argv)}`, model: {model}\n"
+    for name, make_forward in heads.items():
+        print(f"Benchmark on the {name} head model...")
+        records = run_benchmark(make_forward(), args.model, config, verbose=True)
+        print(write_report(records, args.out, name, header=header))
 
 
 def _fetch(args):
@@ -153,7 +150,7 @@ def main(argv=None):
     train.set_defaults(func=_train)
     bench = sub.add_parser("benchmark", help="PIUNet vs MNE's inverses, seeded")
     bench.add_argument("--model", default=None)
-    bench.add_argument("--methods", nargs="+", default=["PIUNet", "eLORETA"])
+    bench.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     bench.add_argument("--n-samples", type=int, default=25)
     bench.add_argument("--seed", type=int, default=12345)
     bench.add_argument("--quick", action="store_true")
@@ -168,6 +165,7 @@ def main(argv=None):
     models.add_argument("--path", default=None, help="cache folder")
     models.set_defaults(func=_models)
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     import mne
 
     mne.set_log_level(args.verbose)

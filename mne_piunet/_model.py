@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 from mne.utils import _validate_type, logger, verbose
 
@@ -205,17 +204,18 @@ def _get_device(device):
     return torch.device(device)
 
 
-def _run_network(network, volumes, *, batch_size, device):
-    """Apply ``network`` to ``volumes`` (n, 3, X, Y, Z) in batches; numpy out."""
-    # Channels-last 3D is ~25% faster for conv3d on CPU and gives the same numbers.
-    layout = torch.channels_last_3d
-    network = network.to(device, memory_format=layout)
-    out = np.empty(volumes.shape, dtype=np.float32)
+def _prepare_network(network, device):
+    """Move ``network`` to ``device`` in channels-last 3D layout, for inference.
+
+    Channels-last is ~25% faster for conv3d on CPU and gives the same numbers
+    to float32 rounding.
+    """
+    return network.to(device, memory_format=torch.channels_last_3d).eval()
+
+
+def _run_network(network, volume, *, device):
+    """Apply a prepared ``network`` to one batch ``volume`` (n, 3, X, Y, Z)."""
     with torch.inference_mode():
-        for start in range(0, len(volumes), batch_size):
-            batch = torch.as_tensor(
-                volumes[start : start + batch_size], dtype=torch.float32
-            )
-            batch = batch.to(device).contiguous(memory_format=layout)
-            out[start : start + batch_size] = network(batch).cpu().numpy()
-    return out
+        batch = torch.as_tensor(volume, dtype=torch.float32).to(device)
+        batch = batch.contiguous(memory_format=torch.channels_last_3d)
+        return network(batch).cpu().numpy()

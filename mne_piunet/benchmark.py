@@ -11,10 +11,11 @@ the public APIs (:func:`mne_piunet.apply_piunet`,
 import csv
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import mne
 import numpy as np
-from mne.utils import ProgressBar, verbose
+from mne.utils import ProgressBar, _check_option, verbose
 
 from . import metrics
 from ._grid import forward_source_positions
@@ -23,6 +24,8 @@ from .simulation import SimulationConfig, SourceSimulator, torch_generator
 from .training import _eeg_info_with_avg_ref
 
 LINEAR_METHODS = ("eLORETA", "sLORETA", "dSPM", "MNE")
+SNAPSHOT_METHODS = ("LCMV", "MxNE", "gamma-MAP")  # fitted to one sample at a time
+METHODS = ("PIUNet",) + LINEAR_METHODS + SNAPSHOT_METHODS
 
 
 @dataclass(frozen=True)
@@ -40,14 +43,37 @@ class BenchmarkConfig:
     n_samples : int
         Samples per (SNR, number of sources) cell.
     methods : tuple of str
-        ``"PIUNet"`` and any of ``"eLORETA"``, ``"sLORETA"``, ``"dSPM"``,
-        ``"MNE"``.
+        Any of ``"PIUNet"``, ``"eLORETA"``, ``"sLORETA"``, ``"dSPM"``,
+        ``"MNE"``, ``"LCMV"``, ``"MxNE"``, ``"gamma-MAP"`` (see Notes).
     lambda2 : float
         Regularisation of the linear methods and of PIUNet's init.
+    lcmv_reg : float
+        Regularisation of the LCMV data covariance (``reg`` of
+        :func:`mne.beamformer.make_lcmv`).
+    mxne_alpha : float
+        MxNE regularisation in percent of its maximum (``alpha`` of
+        :func:`mne.inverse_sparse.mixed_norm`).
+    gamma_map_alpha : float
+        Gamma-MAP noise regularisation (``alpha`` of
+        :func:`mne.inverse_sparse.gamma_map`).
     emd_resolution : float | None
         Pooling of the EMD (see :func:`mne_piunet.metrics.emd`).
     seed : int
         Seed of the test sets (training uses other seeds).
+
+    Notes
+    -----
+    All methods run through MNE's own implementations with free orientations
+    (``loose=1``, ``pick_ori="vector"``). The linear methods and PIUNet's init
+    use an ad-hoc diagonal noise covariance, which for white sensor noise
+    gives the same kernels as the true one. LCMV, MxNE and gamma-MAP are
+    fitted to each sample (one time point) alone, with the true noise
+    covariance of that sample (white, average-referenced): LCMV's data
+    covariance is the snapshot's outer product plus that noise covariance
+    (unit-noise-gain-invariant weights); MxNE uses depth weighting 0.9 and
+    ``alpha`` in percent of its maximum; gamma-MAP's ``alpha`` of 1 matches
+    whitened noise of unit variance. An estimate that is all zero (a sparse
+    method that found no source) scores as a flat map: normalised EMD 1.
     """
 
     snr_db: tuple = (0.0, 5.0, 10.0, 20.0)
@@ -57,6 +83,9 @@ class BenchmarkConfig:
     methods: tuple = ("PIUNet", "eLORETA")
     lambda2: float = 1.0 / 9.0
     emd_resolution: float | None = 0.014
+    lcmv_reg: float = 0.05
+    mxne_alpha: float = 50.0
+    gamma_map_alpha: float = 1.0
     seed: int = 12345
 
 
@@ -77,10 +106,13 @@ def run_benchmark(forward, model, config=None, *, verbose=None):
     Returns
     -------
     records : list of dict
-        Keys: method, snr_db, n_sources, sample, nemd, loc_error_mm,
-        n_missed, dispersion_mm, auc, nmse, time_s (per sample).
+        Keys: method, snr_db, n_sources, extent_mm (mean blob std of the
+        sample), sample, nemd, loc_error_mm, n_missed, dispersion_mm, auc,
+        nmse, time_s (per sample).
     """
     config = BenchmarkConfig() if config is None else config
+    for method in config.methods:
+        _check_option("method", method, METHODS)
     positions = forward_source_positions(forward)
     info = _eeg_info_with_avg_ref(forward)
     rng = np.random.default_rng(config.seed)
@@ -94,18 +126,17 @@ def run_benchmark(forward, model, config=None, *, verbose=None):
         batch = sim.sample(config.n_samples, torch_generator(rng))
         evoked = mne.EvokedArray(batch.sensors.numpy().T, info, tmin=0.0, nave=1)
         truth = batch.sources.numpy()
+        noise_vars = _noise_variances(forward, info, truth, batch.snr_db.numpy())
         for method in config.methods:
             t0 = time.perf_counter()
-            est = _estimate(method, evoked, forward, model, config.lambda2)
+            est = _estimate(method, evoked, forward, model, config, noise_vars)
             per_sample = (time.perf_counter() - t0) / config.n_samples
             for i in range(config.n_samples):
                 centers = batch.centers[i, :k].numpy()
+                extent_mm = 1e3 * float(batch.extents[i, :k].mean())
                 records.append(
                     _score(
-                        method,
-                        snr,
-                        k,
-                        i,
+                        (method, snr, k, extent_mm, i),
                         truth[i],
                         est[:, :, i],
                         centers,
@@ -117,36 +148,118 @@ def run_benchmark(forward, model, config=None, *, verbose=None):
     return records
 
 
-def _estimate(method, evoked, forward, model, lambda2):
+def _noise_variances(forward, info, sources, snr_db):
+    """Per-sample sensor noise variance implied by the clean signal and the SNR."""
+    gain = forward["sol"]["data"]
+    proj = mne._fiff.proj.make_projector(info["projs"], info["ch_names"])[0]
+    clean = proj @ gain @ sources.reshape(len(sources), -1).T  # (n_ch, n_samples)
+    return (clean**2).mean(axis=0) / 10 ** (snr_db / 10)
+
+
+def _estimate(method, evoked, forward, model, config, noise_vars):
     """Vector estimate (n_sources, 3, n_samples) of one method."""
-    mne_log = dict(verbose=False)
     if method == "PIUNet":
         stc = apply_piunet(
-            evoked, forward, model, lambda2=lambda2, pick_ori="vector", **mne_log
+            evoked,
+            forward,
+            model,
+            lambda2=config.lambda2,
+            pick_ori="vector",
+            verbose=False,
         )
         return stc.data
     if method in LINEAR_METHODS:
         cov = mne.make_ad_hoc_cov(evoked.info, verbose=False)
         inv = mne.minimum_norm.make_inverse_operator(
-            evoked.info, forward, cov, loose=1.0, **mne_log
+            evoked.info, forward, cov, loose=1.0, verbose=False
         )
         stc = mne.minimum_norm.apply_inverse(
-            evoked, inv, lambda2, method, pick_ori="vector", **mne_log
+            evoked, inv, config.lambda2, method, pick_ori="vector", verbose=False
         )
         return stc.data
-    raise ValueError(f"Unknown method {method!r}; allowed: PIUNet, {LINEAR_METHODS}")
+    out = np.zeros((forward["nsource"], 3, len(evoked.times)))
+    for i, noise_var in enumerate(noise_vars):
+        snapshot = evoked.copy().crop(evoked.times[i], evoked.times[i])
+        cov = _white_cov(evoked.info, noise_var)
+        stc = _fit_snapshot(method, snapshot, forward, cov, config)
+        out[:, :, i] = _full_vector(stc, forward["src"])[:, :, 0]
+    return out
 
 
-def _score(method, snr, k, i, truth, est, centers, positions, config, time_s):
+def _white_cov(info, noise_var):
+    n = len(info["ch_names"])
+    return mne.Covariance(
+        noise_var * np.eye(n), info["ch_names"], [], info["projs"], nfree=1000
+    )
+
+
+def _fit_snapshot(method, evoked, forward, noise_cov, config):
+    """LCMV, MxNE or gamma-MAP on one time point (see BenchmarkConfig Notes)."""
+    log = dict(verbose=False)
+    if method == "LCMV":
+        y = evoked.data
+        data_cov = mne.Covariance(
+            y @ y.T + noise_cov.data, noise_cov.ch_names, [], noise_cov["projs"], 1
+        )
+        filters = mne.beamformer.make_lcmv(
+            evoked.info,
+            forward,
+            data_cov,
+            reg=config.lcmv_reg,
+            noise_cov=noise_cov,
+            pick_ori="vector",
+            **log,
+        )
+        return mne.beamformer.apply_lcmv(evoked, filters, **log)
+    if method == "MxNE":
+        return mne.inverse_sparse.mixed_norm(
+            evoked,
+            forward,
+            noise_cov,
+            alpha=config.mxne_alpha,
+            loose=1.0,
+            depth=0.9,
+            pick_ori="vector",
+            **log,
+        )
+    return mne.inverse_sparse.gamma_map(
+        evoked,
+        forward,
+        noise_cov,
+        alpha=config.gamma_map_alpha,
+        loose=1.0,
+        pick_ori="vector",
+        **log,
+    )
+
+
+def _full_vector(stc, src):
+    """Scatter a (possibly sparse) vector estimate onto every source point."""
+    out = np.zeros((sum(s["nuse"] for s in src), 3, stc.data.shape[-1]))
+    offset = row = 0
+    for s, vertices in zip(src, stc.vertices, strict=True):
+        idx = offset + np.searchsorted(s["vertno"], vertices)
+        out[idx] = stc.data[row : row + len(vertices)]
+        offset, row = offset + s["nuse"], row + len(vertices)
+    return out
+
+
+def _score(cell, truth, est, centers, positions, config, time_s):
+    method, snr, k, extent_mm, i = cell
     le, missed = metrics.localization_error(centers, est, positions)
+    if np.any(est):
+        nemd = metrics.normalized_emd(
+            truth, est, positions, resolution=config.emd_resolution
+        )
+    else:  # no source found: as uninformative as a flat map
+        nemd = 1.0
     return dict(
         method=method,
         snr_db=snr,
         n_sources=k,
+        extent_mm=extent_mm,
         sample=i,
-        nemd=metrics.normalized_emd(
-            truth, est, positions, resolution=config.emd_resolution
-        ),
+        nemd=nemd,
         loc_error_mm=le,
         n_missed=missed,
         dispersion_mm=metrics.spatial_dispersion(centers, est, positions),
@@ -200,6 +313,107 @@ def summary_table(records, metric="nemd"):
             cells.append(f"{med:.3g} [{q1:.3g}, {q3:.3g}]")
         lines.append(f"| {k} | {snr:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+REPORT_METRICS = ("nemd", "loc_error_mm", "nmse")
+
+
+def write_report(records, out, name, *, header=""):
+    """Write ``name``.csv, ``name``.md (median [IQR] tables) and PNG plots.
+
+    Parameters
+    ----------
+    records : list of dict
+        Output of :func:`run_benchmark`.
+    out : path-like
+        Folder to write into (created when missing).
+    name : str
+        Stem of the file names, e.g. the head model's name.
+    header : str
+        Markdown written above the tables (e.g. the command and the model).
+
+    Returns
+    -------
+    text : str
+        The markdown written to ``name``.md.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no screen needed
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(records, out / f"{name}.csv")
+    text = [f"## {name}\n", header]
+    for metric in REPORT_METRICS:
+        text += [f"\n### {metric}: median [IQR]\n", summary_table(records, metric)]
+        fig = plot_benchmark(records, metric, title=f"{name}: {metric}")
+        fig.savefig(out / f"{name}-{metric}.png", dpi=100)
+        plt.close(fig)
+        text.append(f"\n![{name} {metric}]({name}-{metric}.png)\n")
+    text = "\n".join(text) + "\n"
+    (out / f"{name}.md").write_text(text)
+    return text
+
+
+def plot_benchmark(records, metric="nemd", *, title=None):
+    """Plot ``metric`` against SNR, number of sources and extent, one line a method.
+
+    Parameters
+    ----------
+    records : list of dict
+        Output of :func:`run_benchmark`.
+    metric : str
+        Column to plot (medians, with the interquartile range shaded).
+    title : str | None
+        Figure title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        The figure (three panels).
+    """
+    import matplotlib.pyplot as plt
+
+    extents = np.array([r["extent_mm"] for r in records])
+    edges = np.unique(np.percentile(extents, np.linspace(0, 100, 5)))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharey=True, layout="constrained")
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    for ax, key, label in zip(
+        axes,
+        ("snr_db", "n_sources", "extent_mm"),
+        ("SNR (dB)", "number of sources", "mean extent (mm, binned)"),
+        strict=True,
+    ):
+        for method in methods:
+            rows = [r for r in records if r["method"] == method]
+            x, q = _quartiles_by(
+                rows, key, metric, edges if key == "extent_mm" else None
+            )
+            (line,) = ax.plot(x, q[1], marker="o", label=method)
+            ax.fill_between(x, q[0], q[2], color=line.get_color(), alpha=0.15)
+        ax.set(xlabel=label)
+    axes[0].set(ylabel=f"{metric} (median, IQR)")
+    axes[-1].legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _quartiles_by(rows, key, metric, edges):
+    """Quartiles of ``metric`` per value of ``key`` (or per bin of ``edges``)."""
+    keys = np.array([r[key] for r in rows], float)
+    values = np.array([r[metric] for r in rows], float)
+    if edges is not None:
+        bins = np.clip(np.digitize(keys, edges[1:-1]), 0, len(edges) - 2)
+        x = (edges[:-1] + edges[1:]) / 2
+        groups = [values[bins == b] for b in range(len(x))]
+    else:
+        x = np.unique(keys)
+        groups = [values[keys == v] for v in x]
+    q = np.array([np.nanpercentile(g, [25, 50, 75]) for g in groups]).T
+    return x, q
 
 
 def quick_config(config=None):

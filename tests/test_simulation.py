@@ -1,10 +1,14 @@
+import mne
 import numpy as np
 import pytest
 import torch
+from numpy.testing import assert_allclose
 
 from mne_piunet.simulation import (
     SimulationConfig,
     SourceSimulator,
+    grow_patch,
+    simulate_evoked,
     simulate_sources,
     torch_generator,
 )
@@ -71,3 +75,55 @@ def test_bad_config():
         SimulationConfig(n_sources=(0, 3))
     with pytest.raises(ValueError, match="single_source_prob"):
         SimulationConfig(single_source_prob=2)
+
+
+def _eeg_info(evoked):
+    return mne.pick_info(evoked.info, mne.pick_types(evoked.info, eeg=True))
+
+
+def test_grow_patch_area_and_connectivity(sample_surf_forward):
+    hemi = sample_surf_forward["src"][0]
+    patch = grow_patch(hemi, 5, 3e-4)
+    assert patch[0] == 5 and len(set(patch)) == len(patch)
+    # every vertex but the seed shares a triangle with an earlier one
+    tris = hemi["use_tris"]
+    for k, v in enumerate(patch[1:], 1):
+        neighbours = np.unique(tris[(tris == v).any(axis=1)])
+        assert np.isin(neighbours, patch[:k]).any()
+    small, large = grow_patch(hemi, 5, 1e-4), grow_patch(hemi, 5, 6e-4)
+    assert len(small) < len(patch) < len(large)
+    # sphere of radius 25 mm, 162 vertices: ~0.48 cm² per vertex
+    per_vertex = 4 * np.pi * 0.025**2 / hemi["nuse"]
+    assert abs(len(patch) * per_vertex - 3e-4) < 2 * per_vertex
+
+
+def test_simulate_evoked_surface(sample_surf_forward, sample_evoked):
+    info = _eeg_info(sample_evoked)
+    stc, evoked = simulate_evoked(
+        sample_surf_forward, info, n_sources=2, snr_db=None, seed=4
+    )
+    assert isinstance(stc, mne.SourceEstimate)
+    assert stc.data.shape[1] == len(evoked.times)
+    assert evoked.times[0] == pytest.approx(-0.1, abs=1 / info["sfreq"])
+    # noise-free: the sensors are MNE's forward model of the true sources
+    fwd = mne.convert_forward_solution(sample_surf_forward, force_fixed=True)
+    expected = mne.apply_forward(fwd, stc, evoked.info)
+    expected.set_eeg_reference(projection=True).apply_proj()
+    assert_allclose(evoked.copy().apply_proj().data, expected.data, atol=1e-12)
+    # at most two patches are active and the waveforms peak after the stimulus
+    peak_time = evoked.times[np.abs(evoked.data).max(axis=0).argmax()]
+    assert 0.03 < peak_time < 0.4
+    again, _ = simulate_evoked(sample_surf_forward, info, 2, snr_db=None, seed=4)
+    assert_allclose(again.data, stc.data)
+
+
+def test_simulate_evoked_volume_snr(sample_vol_forward, sample_evoked):
+    info = _eeg_info(sample_evoked)
+    clean_stc, clean = simulate_evoked(sample_vol_forward, info, 3, snr_db=None, seed=1)
+    stc, noisy = simulate_evoked(sample_vol_forward, info, 3, snr_db=5.0, seed=1)
+    assert isinstance(stc, mne.VolVectorSourceEstimate)
+    assert_allclose(stc.data, clean_stc.data)
+    noise = noisy.data - clean.data
+    snr = 10 * np.log10((clean.data**2).mean() / (noise**2).mean())
+    assert snr == pytest.approx(5.0, abs=0.01)
+    assert_allclose(noise.mean(axis=0), 0, atol=1e-3 * np.abs(noise).max())

@@ -1,0 +1,221 @@
+"""Inference speed and memory of 3D-PIUNet, next to MNE's own eLORETA.
+
+    python benchmarks/inference_speed.py [--threads 2] [--raw-seconds 60]
+        [--out doc/performance.md]
+
+Parts, each in a fresh process so that its peak resident memory is its own:
+
+- ``network``: time per time point of the default model and of the paper-size
+  network (random weights: speed does not depend on them) at several batch
+  sizes, on the default model's grid and on the paper's 32^3 grid;
+- ``evoked``: the sample subject's full evoked response (421 time points, 60
+  EEG channels, 7 mm volume forward on its real BEM) end to end with
+  ``apply_piunet``, and how far the optimised path (channels-last layout)
+  is from the plain one;
+- ``mne``: the same data through ``make_inverse_operator`` + ``apply_inverse``
+  with eLORETA;
+- ``raw``: ``apply_piunet_raw`` on ``--raw-seconds`` of 60-channel data at
+  250 Hz (the sample channels, random signals).
+
+Needs the offline sample data (``MNE_PIUNET_TESTING_DATA``). Runs on CUDA
+too when a GPU is present (``--device cuda``).
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import mne
+import numpy as np
+import torch
+
+from mne_piunet import UNet3D, UNetConfig, apply_piunet, read_model
+from mne_piunet.datasets import load_sample_head
+
+
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _time_network(network, shape, batch_size, device, seconds):
+    layout = torch.channels_last_3d
+    network = network.to(device, memory_format=layout).eval()
+    x = torch.randn(batch_size, 3, *shape, device=device)
+    x = x.contiguous(memory_format=layout)
+    n = 0
+    with torch.inference_mode():
+        network(x)  # warm up
+        _sync(device)
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < seconds or n == 0:
+            network(x)
+            n += batch_size
+        _sync(device)
+    return (time.perf_counter() - t0) / n
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def part_network(args):
+    """Time per time point for the default and the paper-size network."""
+    default = read_model("default", verbose=False)
+    paper = UNet3D(UNetConfig())  # 32 channels, (1, 2, 4), 2 blocks: ~10 M params
+    rows = []
+    cases = [
+        ("default", default.network, default.grid.shape, (1, 8, 32)),
+        ("paper-size", paper, default.grid.shape, (1, 8)),
+        ("paper-size", paper, (32, 32, 32), (1, 8)),
+    ]
+    if args.device == "cuda":
+        cases = [(n, net, s, (1, 64, 256, 1024)) for n, net, s, _ in cases]
+    for name, network, shape, batch_sizes in cases:
+        n_params = sum(p.numel() for p in network.parameters()) / 1e6
+        for batch_size in batch_sizes:
+            sec = _time_network(network, shape, batch_size, args.device, args.seconds)
+            rows.append(
+                dict(
+                    network=f"{name} ({n_params:.2f} M)",
+                    grid="x".join(map(str, shape)),
+                    batch_size=batch_size,
+                    ms_per_time_point=1e3 * sec,
+                    time_points_per_s=1 / sec,
+                )
+            )
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
+def part_evoked(args):
+    """Time the sample evoked end to end; compare with the plain layout."""
+    from mne_piunet._inverse import _prepare_operator
+
+    head = load_sample_head(verbose=False)
+    model = read_model("default", verbose=False)
+    t0 = time.perf_counter()
+    stc = apply_piunet(
+        head.evoked, head.forward, model, head.noise_cov, device=args.device
+    )
+    seconds = time.perf_counter() - t0
+    # The plain (contiguous) layout on the same init volumes, for comparison.
+    op = _prepare_operator(
+        head.evoked, head.forward, model, head.noise_cov, 1 / 9, "eLORETA", None, 1
+    )
+    j0 = op.kernel.apply(head.evoked.data[op.picks(head.evoked.ch_names)])
+    scale = np.abs(j0).max(axis=(0, 1))
+    volume = torch.as_tensor(op.grid.to_volume(j0 / scale), dtype=torch.float32)
+    network = model.network.to(memory_format=torch.contiguous_format)
+    with torch.inference_mode():
+        plain = np.concatenate([network(v).numpy() for v in volume.split(16)])
+    plain = np.linalg.norm(op.grid.to_sources(plain) * scale, axis=1)
+    diff = np.abs(stc.data - plain).max(axis=0) / np.abs(plain).max(axis=0)
+    return [
+        dict(
+            method="PIUNet (default model)",
+            n_times=len(head.evoked.times),
+            seconds=seconds,
+            peak_rss_mb=_peak_rss_mb(),
+            max_rel_diff_vs_plain_layout=float(diff.max()),
+        )
+    ]
+
+
+def part_mne(args):
+    """Time MNE's eLORETA (make_inverse_operator + apply_inverse) on the same data."""
+    head = load_sample_head(verbose=False)
+    t0 = time.perf_counter()
+    inv = mne.minimum_norm.make_inverse_operator(
+        head.evoked.info, head.forward, head.noise_cov, loose=1.0, verbose=False
+    )
+    mne.minimum_norm.apply_inverse(head.evoked, inv, 1 / 9, "eLORETA", verbose=False)
+    seconds = time.perf_counter() - t0
+    n_times = len(head.evoked.times)
+    return [
+        dict(
+            method="eLORETA (MNE)",
+            n_times=n_times,
+            seconds=seconds,
+            peak_rss_mb=_peak_rss_mb(),
+        )
+    ]
+
+
+def part_raw(args):
+    """apply_piunet_raw on synthetic 60-channel data at 250 Hz."""
+    from mne_piunet import apply_piunet_raw
+
+    head = load_sample_head(verbose=False)
+    info = head.evoked.info.copy()
+    with info._unlock():
+        info["sfreq"] = 250.0
+    n_times = int(args.raw_seconds * 250)
+    rng = np.random.default_rng(0)
+    raw = mne.io.RawArray(1e-6 * rng.standard_normal((60, n_times)), info)
+    t0 = time.perf_counter()
+    stc = apply_piunet_raw(raw, head.forward, verbose=True)
+    seconds = time.perf_counter() - t0
+    return [
+        dict(
+            method="PIUNet raw",
+            n_times=n_times,
+            seconds=seconds,
+            peak_rss_mb=_peak_rss_mb(),
+            output_mb=stc.data.nbytes / 1e6,
+        )
+    ]
+
+
+PARTS = dict(network=part_network, evoked=part_evoked, mne=part_mne, raw=part_raw)
+
+
+def _table(rows):
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for row in rows:
+        values = [row.get(k, "") for k in keys]
+        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in values]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    """Run every part in its own process and print markdown tables."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--part", choices=sorted(PARTS), default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per timing")
+    parser.add_argument("--raw-seconds", type=float, default=60.0)
+    parser.add_argument("--out", default=None, help="also write the tables here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    mne.set_log_level("warning")
+    if args.part is not None:  # child process: one part, JSON out
+        print(json.dumps(PARTS[args.part](args)))
+        return
+    text = [f"Device: {args.device}, {args.threads} threads, torch {torch.__version__}"]
+    results = {}
+    for part in ("network", "evoked", "mne", "raw"):
+        print(f"Running {part}...", file=sys.stderr, flush=True)
+        cmd = [sys.executable, __file__, "--part", part] + sys.argv[1:]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        results[part] = json.loads(out.strip().splitlines()[-1])
+    ratio = results["evoked"][0]["seconds"] / results["mne"][0]["seconds"]
+    text += ["\n## Network alone\n", _table(results["network"])]
+    text += ["\n## Sample evoked end to end\n"]
+    text += [_table(results["evoked"] + results["mne"]), f"\nRatio: {ratio:.1f}x"]
+    text += ["\n## Raw\n", _table(results["raw"])]
+    text = "\n".join(text) + "\n"
+    print(text)
+    if args.out:
+        with open(args.out, "w") as fid:
+            fid.write(text)
+
+
+if __name__ == "__main__":
+    main()

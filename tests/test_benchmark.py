@@ -1,0 +1,64 @@
+import mne
+import numpy as np
+import pytest
+from conftest import tiny_model
+
+from mne_piunet._grid import forward_source_positions
+from mne_piunet.benchmark import (
+    METHODS,
+    BenchmarkConfig,
+    _full_vector,
+    run_benchmark,
+    write_report,
+)
+
+
+@pytest.fixture(scope="module")
+def records(sample_vol_forward):
+    pytest.importorskip("ot")
+    fwd = mne.pick_types_forward(sample_vol_forward, meg=False, eeg=True)
+    config = BenchmarkConfig(
+        snr_db=(20.0,), n_sources=(1,), n_samples=2, methods=METHODS, seed=3
+    )
+    return run_benchmark(fwd, tiny_model(fwd), config), fwd
+
+
+def test_every_method_is_scored(records):
+    records, _ = records
+    assert sorted({r["method"] for r in records}) == sorted(METHODS)
+    assert len(records) == 2 * len(METHODS)
+    for r in records:
+        assert 0 <= r["nemd"] <= 2, r
+        assert r["n_sources"] == 1 and r["snr_db"] == 20.0
+        assert 5 <= r["extent_mm"] <= 40
+        assert r["time_s"] > 0
+    # At 20 dB, one source, MNE's dSPM lands within a few cm of the truth.
+    dspm = [r["loc_error_mm"] for r in records if r["method"] == "dSPM"]
+    assert np.nanmax(dspm) < 40
+
+
+def test_report_files(records, tmp_path):
+    records, _ = records
+    text = write_report(records, tmp_path, "head", header="made by a test\n")
+    assert "made by a test" in text and "| 1 | 20 |" in text
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert "head.csv" in names and "head.md" in names
+    assert "head-nemd.png" in names and "head-loc_error_mm.png" in names
+    assert len((tmp_path / "head.csv").read_text().splitlines()) == len(records) + 1
+
+
+def test_sparse_estimate_scattered_to_all_sources(sample_vol_forward):
+    src = sample_vol_forward["src"]
+    vertno = src[0]["vertno"]
+    stc = mne.VolVectorSourceEstimate(
+        np.ones((2, 3, 1)), [vertno[[3, 10]]], tmin=0, tstep=1
+    )
+    full = _full_vector(stc, src)
+    assert full.shape == (len(vertno), 3, 1)
+    assert sorted(np.flatnonzero(full[:, 0, 0])) == [3, 10]
+    assert len(forward_source_positions(sample_vol_forward)) == len(vertno)
+
+
+def test_unknown_method(sample_vol_forward):
+    with pytest.raises(ValueError, match="Invalid value for the 'method' parameter"):
+        run_benchmark(sample_vol_forward, None, BenchmarkConfig(methods=("sLORETTA",)))
