@@ -76,11 +76,11 @@ class BenchmarkConfig:
     method that found no source) scores as a flat map: normalised EMD 1.
     """
 
-    snr_db: tuple = (0.0, 5.0, 10.0, 20.0)
-    n_sources: tuple = (1, 3, 5, 10)
+    snr_db: tuple = (0.0, 5.0, 10.0, 20.0, 30.0)
+    n_sources: tuple = (1, 2, 3, 5, 10)
     extent: tuple = (0.005, 0.040)
     n_samples: int = 25
-    methods: tuple = ("PIUNet", "eLORETA")
+    methods: tuple = METHODS
     lambda2: float = 1.0 / 9.0
     emd_resolution: float | None = 0.014
     lcmv_reg: float = 0.05

@@ -253,6 +253,9 @@ class EvokedSimulationConfig:
         ``exp(-(t - latency)² / (2 duration²)) cos(2 pi frequency (t - latency))``
         scaled by a Gaussian random amplitude: ERP-like, mostly one or two
         deflections.
+    amplitude : float
+        Standard deviation of that amplitude in A·m, per source point (a
+        patch's points each carry it; a blob's profile peaks at it).
     """
 
     patch_area: tuple[float, float] = (1e-4, 10e-4)
@@ -260,6 +263,7 @@ class EvokedSimulationConfig:
     latency: tuple[float, float] = (0.08, 0.3)
     duration: tuple[float, float] = (0.015, 0.04)
     frequency: tuple[float, float] = (1.0, 6.0)
+    amplitude: float = 10e-9
 
 
 def simulate_evoked(
@@ -358,7 +362,7 @@ def simulate_evoked(
 def _erp_waveforms(times, n_sources, config, rng):
     draw = lambda lohi: rng.uniform(*lohi, size=(n_sources, 1))  # noqa: E731
     lat, dur, freq = draw(config.latency), draw(config.duration), draw(config.frequency)
-    amp = rng.standard_normal((n_sources, 1))
+    amp = config.amplitude * rng.standard_normal((n_sources, 1))
     shifted = times[None, :] - lat
     return (
         amp * np.exp(-(shifted**2) / (2 * dur**2)) * np.cos(2 * np.pi * freq * shifted)
@@ -413,12 +417,15 @@ def grow_patch(hemi_src, seed, area):
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import dijkstra
 
-    if hemi_src.get("use_tris") is None or not len(hemi_src["use_tris"]):
+    mesh = hemi_src.get("use_tris")
+    if mesh is None and hemi_src["nuse"] == hemi_src["np"]:
+        mesh = hemi_src.get("tris")  # every vertex used: the full mesh
+    if mesh is None or not len(mesh):
         raise ValueError("The surface source space has no triangulation to grow on")
     vertno = hemi_src["vertno"]
     index = np.full(hemi_src["np"], -1)
     index[vertno] = np.arange(len(vertno))
-    tris = index[hemi_src["use_tris"]]
+    tris = index[mesh]
     rr = hemi_src["rr"][vertno]
     edges = np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]])
     lengths = np.linalg.norm(rr[edges[:, 0]] - rr[edges[:, 1]], axis=1)
