@@ -18,12 +18,12 @@ from mne.minimum_norm import apply_inverse, make_inverse_operator
 from mne_piunet import apply_piunet, metrics
 from mne_piunet._grid import forward_source_positions
 from mne_piunet.simulation import simulate_evoked
-from mne_piunet.template import make_template_forward
+from mne_piunet.template import make_template_forward, make_template_info
 from mne_piunet.viz import plot_projections
 
 fwd = make_template_forward()
 stc_true, evoked = simulate_evoked(
-    fwd, fwd["info"], n_sources=2, snr_db=10.0, tmin=0.0, tmax=0.3, seed=7
+    fwd, make_template_info(), n_sources=2, snr_db=10.0, tmin=0.0, tmax=0.3, seed=7
 )
 evoked.plot_joint(title="simulated EEG (SNR 10 dB)")
 

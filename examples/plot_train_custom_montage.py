@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 
 from mne_piunet import UNetConfig, apply_piunet
 from mne_piunet.simulation import SimulationConfig, simulate_evoked
-from mne_piunet.template import make_template_forward
+from mne_piunet.template import make_template_forward, make_template_info
 from mne_piunet.training import TrainConfig, train_model
 
 fwd = make_template_forward(montage="biosemi32")
@@ -66,7 +66,9 @@ print(f"validation L1 {summary['val_l1']:.3f}, init alone {summary['val_l1_init'
 # Save it and use it like any other model file.
 fname = run_dir / "biosemi32-demo.safetensors"
 model.save(fname)
-_, evoked = simulate_evoked(fwd, fwd["info"], n_sources=1, tmax=0.2, seed=1)
+_, evoked = simulate_evoked(
+    fwd, make_template_info("biosemi32"), n_sources=1, tmax=0.2, seed=1
+)
 stc = apply_piunet(evoked, fwd, fname)
 print(stc)
 fig = evoked.plot_topomap(times=[0.1, 0.15], show=False)

@@ -290,7 +290,8 @@ def simulate_evoked(
         Free-orientation EEG forward solution.
     info : instance of Info
         Channel information of the forward's EEG channels, with sampling
-        frequency; an average-reference projector is added when missing.
+        frequency (e.g. from :func:`mne_piunet.template.make_template_info`);
+        an average-reference projector is added when missing.
     n_sources : int
         Number of patches or blobs.
     config : EvokedSimulationConfig | None
@@ -323,6 +324,11 @@ def simulate_evoked(
 
     config = EvokedSimulationConfig() if config is None else config
     rng = np.random.default_rng(seed)
+    if not info.get("sfreq"):
+        raise ValueError(
+            "info has no sampling frequency (a forward's own info has none); pass "
+            "the recording's info or mne_piunet.template.make_template_info()"
+        )
     info = pick_info(info, pick_types(info, eeg=True, exclude=()))
     forward = pick_channels_forward(
         forward, info["ch_names"], ordered=True, verbose=False

@@ -173,6 +173,24 @@ def _template_bem(conductivity, real_bem):
     return bem
 
 
+def make_template_info(montage="easycap-M10", sfreq=250.0):
+    """Return the measurement info of a montage, as the template forward uses it.
+
+    Parameters
+    ----------
+    montage : str | DigMontage
+        The montage, as in :func:`make_template_forward`.
+    sfreq : float
+        Sampling frequency in Hz.
+
+    Returns
+    -------
+    info : instance of Info
+        EEG channels of the montage, positioned, without projectors.
+    """
+    return _montage_info(montage, sfreq)
+
+
 def _montage_info(montage, sfreq=250.0):
     _validate_type(montage, (str, mne.channels.DigMontage), "montage")
     if isinstance(montage, str):
