@@ -36,8 +36,8 @@ stc_eloreta = apply_inverse(evoked, inv, 1.0 / 9.0, "eLORETA")
 print(stc_piunet)
 
 # %%
-# The maps at the peak of the visual response, on the subject's MRI. PIUNet
-# concentrates the activity that eLORETA spreads over the back of the brain.
+# The maps at the peak of the visual response, on the subject's MRI. A
+# left-visual-field stimulus should activate the right occipital cortex.
 src = head.forward["src"]
 for name, stc in (("3D-PIUNet", stc_piunet), ("eLORETA", stc_eloreta)):
     _, peak_time = stc.get_peak(tmin=0.08, tmax=0.14)
@@ -54,8 +54,9 @@ for name, stc in (("3D-PIUNet", stc_piunet), ("eLORETA", stc_eloreta)):
 
 # %%
 # Both estimates are ordinary MNE objects: everything MNE does with source
-# estimates (labels, morphing, saving) works on them. For instance, the share
-# of the total activity in the 10% strongest sources at the peak:
+# estimates (labels, morphing, saving) works on them. For instance, how
+# focal each map is: the share of the total activity in the 10% strongest
+# sources at the peak.
 for name, stc in (("3D-PIUNet", stc_piunet), ("eLORETA", stc_eloreta)):
     _, peak_time = stc.get_peak(tmin=0.08, tmax=0.14)
     amp = np.sort(stc.copy().crop(peak_time, peak_time).data[:, 0])

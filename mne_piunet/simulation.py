@@ -108,6 +108,9 @@ class SourceSimulator:
             forward_source_positions(forward), dtype=torch.float32, device=self.device
         )
         self.n_points = len(self.positions)
+        # Squared distances between all points, once: a row gather per blob is
+        # much cheaper than cdist per batch (5334 points: 114 MB in float32).
+        self.dist2 = torch.cdist(self.positions, self.positions).pow_(2)
 
     def _uniform(self, shape, lo, hi, generator):
         u = torch.rand(shape, generator=generator, device=self.device)
@@ -146,14 +149,16 @@ class SourceSimulator:
         amps = torch.randn((batch_size, hi), generator=generator, device=dev)
         oris = torch.randn((batch_size, hi, 3), generator=generator, device=dev)
         oris = oris / oris.norm(dim=-1, keepdim=True)
-        # Gaussian profile of each active blob over all points, summed per sample
+        # Gaussian profile of each active blob over all points (inactive slots
+        # stay zero), then per sample: sources = profiles^T @ (amplitude x orientation)
         b_idx, k_idx = active.nonzero(as_tuple=True)
-        dist2 = torch.cdist(self.positions[centers[b_idx, k_idx]], self.positions) ** 2
-        profile = torch.exp(-dist2 / (2 * extents[b_idx, k_idx, None] ** 2))
-        profile *= amps[b_idx, k_idx, None]
-        contrib = profile[:, :, None] * oris[b_idx, k_idx, None, :]
-        sources = torch.zeros((batch_size, self.n_points, 3), device=dev)
-        sources.index_add_(0, b_idx, contrib)
+        rate = -0.5 / extents[b_idx, k_idx, None] ** 2
+        profiles = torch.zeros((batch_size, hi, self.n_points), device=dev)
+        profiles[b_idx, k_idx] = torch.exp(self.dist2[centers[b_idx, k_idx]] * rate)
+        moments = amps[:, :, None] * oris * active[:, :, None]
+        # (batch, 3, points) is the fast GEMM shape; then points-major, contiguous
+        sources = torch.bmm(moments.transpose(1, 2), profiles)
+        sources = sources.transpose(1, 2).contiguous()
         signal = sources.reshape(batch_size, -1) @ self.leadfield.T
         snr_db = self._uniform((batch_size,), *cfg.snr_db, generator)
         sensors = signal + self._noise(signal, snr_db, generator)

@@ -306,6 +306,8 @@ def train_model(
             hardware=_hardware(device, world),
             val_l1=state["best"],
             val_l1_init=init_loss,
+            # an all-zero map: the floor any useful model must beat (sparse truth)
+            val_l1_zero=float(val_target.abs().mean()),
         ),
     )
     return PIUNet(network, problem.spec, info)
