@@ -2,8 +2,8 @@
 Train a small model for your own montage
 ========================================
 
-A model is tied to the channels and head model it was trained on. Here we
-train one for a 32-channel BioSemi cap on the template head: the template
+A model works on any EEG forward (its init comes from that forward), but it
+works best on the channels and head model it was trained on. Here we train one for a 32-channel BioSemi cap on the template head: the template
 forward for that montage, fresh simulated samples every step, the physics
 init from that forward, and an L1 loss on the source field.
 
@@ -79,3 +79,13 @@ stc = apply_piunet(evoked, fwd, fname)
 print(stc)
 fig = evoked.plot_topomap(times=[0.1, 0.15], show=False)
 fig.suptitle("simulated data of the 32-channel cap")
+
+# %%
+# Two other ways to get a model for your montage. Fine-tuning starts from a
+# pretrained model instead of random weights (same network configuration and
+# grid): ``train_model(fwd, config, pretrained="default")``. And training on
+# random electrode subsets and ``lambda2`` values makes one model for many
+# montages: ``TrainConfig(n_channels=(32, 61), lambda2_range=(1 / 16, 1 / 4))``
+# draws, at every step, one of ``n_kernels`` inits computed for random subsets
+# of 32 to 61 of the forward's electrodes (``scripts/train_robust.py`` in the
+# repository fine-tunes the default model that way).

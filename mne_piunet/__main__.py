@@ -52,19 +52,27 @@ def _demo(args):
 
 
 def _train(args):
-    from . import UNetConfig
+    from . import UNetConfig, read_model
     from .simulation import SimulationConfig
     from .template import make_template_forward
     from .training import TrainConfig, train_model
 
     fwd = make_template_forward(args.montage, verbose=args.verbose)
-    config = TrainConfig(
-        network=UNetConfig(
+    pretrained = None
+    if args.pretrained is not None:  # fine-tuning keeps its architecture
+        pretrained = read_model(args.pretrained, verbose=args.verbose)
+        network = pretrained.config
+    else:
+        network = UNetConfig(
             base_channels=args.base_channels,
             num_res_blocks=args.res_blocks,
             num_groups=min(8, args.base_channels // 2),
-        ),
+        )
+    config = TrainConfig(
+        network=network,
         simulation=SimulationConfig(),
+        n_channels=args.n_channels and tuple(args.n_channels),
+        lambda2_range=args.lambda2_range and tuple(args.lambda2_range),
         batch_size=args.batch_size,
         n_steps=args.steps,
         lr=args.lr,
@@ -73,6 +81,7 @@ def _train(args):
     model = train_model(
         fwd,
         config,
+        pretrained=pretrained,
         checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
         time_limit=args.time_limit,
@@ -143,6 +152,23 @@ def main(argv=None):
     train.add_argument("--base-channels", type=int, default=8)
     train.add_argument("--res-blocks", type=int, default=1)
     train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument(
+        "--pretrained", default=None, help="model name or file to fine-tune"
+    )
+    train.add_argument(
+        "--n-channels",
+        type=int,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="train on random electrode subsets of this size",
+    )
+    train.add_argument(
+        "--lambda2-range",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="train with lambda2 drawn in this range",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--checkpoint-dir", default=None)
     train.add_argument("--resume", action="store_true")

@@ -12,11 +12,11 @@ import mne
 import numpy as np
 import torch
 from mne._fiff.proj import make_eeg_average_ref_proj
-from mne.utils import _validate_type, logger, verbose
+from mne.utils import ProgressBar, _validate_type, logger, use_log_level, verbose
 
 from ._grid import GridSpec, VoxelGrid, forward_source_positions
 from ._io import atomic_path
-from ._model import PIUNet, _get_device
+from ._model import PIUNet, _check_model, _get_device
 from ._network import UNet3D, UNetConfig
 from ._physics import make_init_kernel
 from .simulation import SimulationConfig, SourceSimulator
@@ -47,6 +47,19 @@ class TrainConfig:
         Physics init method.
     lambda2 : float
         Regularisation of the init.
+    n_channels : tuple of int | None
+        Robustness to montages: every step keeps a random subset of between
+        ``n_channels[0]`` and ``n_channels[1]`` of the forward's electrodes
+        (average-referenced anew) and uses the init computed for that
+        subset. ``None`` always uses all electrodes.
+    lambda2_range : tuple of float | None
+        Robustness to the regularisation: every step uses an init computed
+        with a lambda2 drawn log-uniformly in this range. ``None`` always
+        uses ``lambda2``.
+    n_kernels : int
+        With ``n_channels`` or ``lambda2_range``, how many (electrode subset,
+        lambda2) init kernels are computed once at the start (one inverse
+        operator each) and drawn from at every step.
     batch_size : int
         Samples per step.
     n_steps : int
@@ -75,6 +88,9 @@ class TrainConfig:
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     init: str = "eLORETA"
     lambda2: float = 1.0 / 9.0
+    n_channels: tuple | None = None
+    lambda2_range: tuple | None = None
+    n_kernels: int = 16
     batch_size: int = 8
     n_steps: int = 20000
     lr: float = 1e-3
@@ -83,6 +99,28 @@ class TrainConfig:
     val_every: int = 100
     patience: int = 5
     seed: int = 0
+
+    def __post_init__(self):
+        if (
+            self.n_channels is not None
+            and not 1 <= self.n_channels[0] <= self.n_channels[1]
+        ):
+            raise ValueError(
+                f"n_channels must satisfy 1 <= min <= max, got {self.n_channels}"
+            )
+        if self.lambda2_range is not None and not (
+            0 < self.lambda2_range[0] <= self.lambda2_range[1]
+        ):
+            raise ValueError(
+                f"lambda2_range must be positive and ordered, got {self.lambda2_range}"
+            )
+        if self.n_kernels < 1:
+            raise ValueError(f"n_kernels must be at least 1, got {self.n_kernels}")
+
+    @property
+    def augments_init(self):
+        """Whether steps draw random electrode subsets or lambda2 values."""
+        return self.n_channels is not None or self.lambda2_range is not None
 
     def to_dict(self):
         """Return the configuration as a JSON-friendly dict."""
@@ -124,6 +162,11 @@ class _Problem:
         if kernel.ch_names != forward["info"]["ch_names"]:
             raise RuntimeError("Kernel channels differ from the forward's")
         self.kernel = torch.tensor(kernel.kernel, dtype=torch.float32, device=device)
+        self.kernel_pool = (
+            _kernel_pool(forward, config, noise_cov, device)
+            if config.augments_init
+            else []
+        )
         spec = (
             GridSpec(config.grid_shape, config.spacing)
             if config.grid_shape
@@ -140,10 +183,22 @@ class _Problem:
         self.sim = SourceSimulator(forward, config.simulation, device=device)
         self.device = device
 
-    def make_batch(self, n, generator):
-        """Network input volumes and target source fields for ``n`` samples."""
+    def make_batch(self, n, generator, *, augment=False):
+        """Network input volumes and target source fields for ``n`` samples.
+
+        With ``augment``, one random (electrode subset, lambda2) kernel of the
+        pool makes the init of the whole batch.
+        """
         batch = self.sim.sample(n, generator)
-        j0 = (batch.sensors @ self.kernel.T).reshape(n, -1, 3)
+        sensors, kernel = batch.sensors, self.kernel
+        if augment and self.kernel_pool:
+            pick = torch.randint(
+                len(self.kernel_pool), (1,), generator=generator, device=self.device
+            )
+            channels, kernel = self.kernel_pool[int(pick)]
+            sensors = sensors[:, channels]
+            sensors = sensors - sensors.mean(dim=1, keepdim=True)
+        j0 = (sensors @ kernel.T).reshape(n, -1, 3)
         target = batch.sources / _max_abs(batch.sources)
         return self.to_volume(j0 / _max_abs(j0)), target
 
@@ -158,6 +213,43 @@ class _Problem:
         flat = volume.reshape(n * 3, -1).T
         out = torch.sparse.mm(self.gather, flat)  # (n_pts, n * 3)
         return out.reshape(-1, n, 3).permute(1, 0, 2)
+
+
+def _kernel_pool(forward, config, noise_cov, device):
+    """Init kernels for random electrode subsets and lambda2 values (seeded).
+
+    Returns a list of (channel indices into the forward's rows, kernel).
+    """
+    names = forward["info"]["ch_names"]
+    lo, hi = config.n_channels or (len(names), len(names))
+    if hi > len(names):
+        raise ValueError(
+            f"n_channels asks for up to {hi} electrodes, the forward has {len(names)}"
+        )
+    lam_lo, lam_hi = config.lambda2_range or (config.lambda2, config.lambda2)
+    rng = np.random.default_rng(config.seed + 20_000)
+    pool = []
+    for _ in ProgressBar(range(config.n_kernels), mesg="init kernels"):
+        keep = np.sort(rng.choice(len(names), rng.integers(lo, hi + 1), replace=False))
+        lambda2 = float(np.exp(rng.uniform(np.log(lam_lo), np.log(lam_hi))))
+        sub = mne.pick_channels_forward(
+            forward, [names[i] for i in keep], ordered=True, verbose=False
+        )
+        with use_log_level("warning"):  # the same messages n_kernels times
+            kernel = make_init_kernel(
+                _eeg_info_with_avg_ref(sub),
+                sub,
+                noise_cov,
+                lambda2=lambda2,
+                method=config.init,
+            )
+        rows = torch.as_tensor(
+            [names.index(ch) for ch in kernel.ch_names], device=device
+        )
+        pool.append(
+            (rows, torch.tensor(kernel.kernel, dtype=torch.float32, device=device))
+        )
+    return pool
 
 
 def _max_abs(x):
@@ -193,6 +285,7 @@ def train_model(
     config=None,
     *,
     noise_cov=None,
+    pretrained=None,
     device=None,
     checkpoint_dir=None,
     resume=False,
@@ -220,6 +313,12 @@ def train_model(
         Training configuration; ``None`` uses the defaults.
     noise_cov : instance of Covariance | None
         Noise covariance of the init (``None``: ad-hoc).
+    pretrained : PIUNet | path-like | None
+        Start from this model's weights (fine-tuning, e.g. of a pretrained
+        model to another head model or to random montages) instead of a
+        random initialisation. Its network configuration must equal
+        ``config.network`` and its grid the training grid. A checkpoint
+        resumed with ``resume=True`` takes precedence.
     device : str | torch.device | None
         Where to train (``None``: CUDA when available).
     checkpoint_dir : path-like | None
@@ -251,6 +350,9 @@ def train_model(
     torch.manual_seed(config.seed)
     problem = _Problem(forward, config, noise_cov, device)
     network = UNet3D(config.network).to(device)
+    if pretrained is not None:
+        pretrained = _load_pretrained(pretrained, config, problem.spec)
+        network.load_state_dict(pretrained.network.state_dict())
     model_for_step = network
     if world > 1:
         model_for_step = torch.nn.parallel.DistributedDataParallel(network)
@@ -310,7 +412,24 @@ def train_model(
             val_l1_zero=float(val_target.abs().mean()),
         ),
     )
+    if pretrained is not None:
+        info["training"]["pretrained"] = pretrained.info.get("training", {})
     return PIUNet(network, problem.spec, info)
+
+
+def _load_pretrained(pretrained, config, spec):
+    """Read a model to fine-tune and check that it fits ``config`` and ``spec``."""
+    model = _check_model(pretrained)
+    if model.config != config.network:
+        raise ValueError(
+            f"The pretrained network ({model.config}) differs from "
+            f"config.network ({config.network})"
+        )
+    if model.grid != spec:
+        raise ValueError(
+            f"The pretrained grid {model.grid} differs from the training grid {spec}"
+        )
+    return model
 
 
 def _train_loop(
@@ -339,7 +458,7 @@ def _train_loop(
     t0 = time.time()
     while state["step"] < config.n_steps:
         step_model.train()
-        vol, target = problem.make_batch(config.batch_size, gen)
+        vol, target = problem.make_batch(config.batch_size, gen, augment=True)
         loss = _l1(step_model, problem, vol, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -440,7 +559,9 @@ def _save_checkpoint(fname, network, opt, sched, gen, state, config):
 
 def _load_checkpoint(fname, network, opt, sched, gen, config):
     payload = torch.load(fname, map_location="cpu", weights_only=True)
-    if json.loads(payload["config"]) != config.to_dict():
+    # settings added after the checkpoint was written take their defaults
+    saved = {**TrainConfig().to_dict(), **json.loads(payload["config"])}
+    if saved != config.to_dict():
         raise ValueError(f"The checkpoint {fname} was made with another TrainConfig")
     network.load_state_dict(payload["network"])
     opt.load_state_dict(payload["optimizer"])

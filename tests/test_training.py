@@ -1,5 +1,8 @@
 import json
+from dataclasses import replace
 
+import mne
+import numpy as np
 import pytest
 import torch
 
@@ -58,7 +61,7 @@ def test_train_and_resume(sample_vol_forward, sample_evoked, tmp_path):
     stc = apply_piunet(sample_evoked.copy().crop(0.1, 0.12), sample_vol_forward, full)
     assert stc.data.shape[0] == sample_vol_forward["nsource"]
     # resuming with another configuration is refused
-    other = TrainConfig(**{**CONFIG.__dict__, "lr": 1e-2})
+    other = replace(CONFIG, lr=1e-2)
     with pytest.raises(ValueError, match="another TrainConfig"):
         train_model(
             sample_vol_forward, other, checkpoint_dir=tmp_path / "b", resume=True
@@ -116,3 +119,65 @@ def test_distributed_gloo_two_processes(sample_vol_forward, tmp_path):
     assert info["hardware"].startswith("2 x")
     log = _log(tmp_path / "ckpt")
     assert [row["step"] for row in log] == [2, 4]  # rank 0 alone wrote the log
+
+
+def test_random_montages_and_lambda2(sample_vol_forward):
+    """Each pooled kernel is MNE's init for its own electrode subset."""
+    from mne_piunet._physics import make_init_kernel
+    from mne_piunet.training import _eeg_info_with_avg_ref, _Problem
+
+    config = replace(CONFIG, n_channels=(20, 40), lambda2_range=(0.2, 0.2), n_kernels=3)
+    problem = _Problem(sample_vol_forward, config, None, torch.device("cpu"))
+    names = sample_vol_forward["info"]["ch_names"]
+    assert len(problem.kernel_pool) == 3
+    for rows, kernel in problem.kernel_pool:
+        assert 20 <= len(rows) <= 40
+        assert kernel.shape == (3 * sample_vol_forward["nsource"], len(rows))
+    rows, kernel = problem.kernel_pool[-1]
+    sub = mne.pick_channels_forward(
+        sample_vol_forward, [names[i] for i in rows], ordered=True, verbose=False
+    )
+    ref = make_init_kernel(
+        _eeg_info_with_avg_ref(sub), sub, lambda2=0.2, method="eLORETA"
+    )
+    np.testing.assert_allclose(
+        kernel.numpy(), ref.kernel, rtol=1e-5, atol=1e-6 * np.abs(ref.kernel).max()
+    )
+    # lambda2 alone drawn: all electrodes, kernels that differ
+    config = replace(CONFIG, lambda2_range=(0.01, 1.0), n_kernels=2)
+    (rows_a, a), (rows_b, b) = _Problem(
+        sample_vol_forward, config, None, torch.device("cpu")
+    ).kernel_pool
+    assert len(rows_a) == len(rows_b) == len(names)
+    assert not torch.allclose(a, b, rtol=1e-2)
+    vol, target = problem.make_batch(2, torch.Generator().manual_seed(0), augment=True)
+    assert vol.shape == (2, 3, *problem.spec.shape)
+    assert torch.isfinite(vol).all()
+    with pytest.raises(ValueError, match="up to 99 electrodes, the forward has 60"):
+        _Problem(
+            sample_vol_forward,
+            replace(config, n_channels=(20, 99)),
+            None,
+            torch.device("cpu"),
+        )
+    with pytest.raises(ValueError, match="lambda2_range must be positive"):
+        TrainConfig(lambda2_range=(0.5, 0.1))
+    with pytest.raises(ValueError, match="n_channels must satisfy"):
+        TrainConfig(n_channels=(40, 20))
+
+
+def test_fine_tune_from_pretrained(sample_vol_forward):
+    torch.set_num_threads(1)
+    base = train_model(sample_vol_forward, CONFIG, device="cpu", verbose=False)
+    # lr 0: AdamW leaves the weights alone, so the start must be the pretrained
+    frozen = replace(CONFIG, lr=0.0, n_channels=(30, 60))
+    tuned = train_model(
+        sample_vol_forward, frozen, pretrained=base, device="cpu", verbose=False
+    )
+    tuned_state = tuned.network.state_dict()
+    for name, weights in base.network.state_dict().items():
+        torch.testing.assert_close(tuned_state[name], weights, msg=name)
+    assert tuned.info["training"]["pretrained"]["steps"] == CONFIG.n_steps
+    wider = replace(CONFIG, network=UNetConfig(base_channels=8, num_groups=2))
+    with pytest.raises(ValueError, match="pretrained network"):
+        train_model(sample_vol_forward, wider, pretrained=base, device="cpu")
