@@ -3,9 +3,10 @@ Train a small model for your own montage
 ========================================
 
 A model works on any EEG forward (its init comes from that forward), but it
-works best on the channels and head model it was trained on. Here we train one for a 32-channel BioSemi cap on the template head: the template
-forward for that montage, fresh simulated samples every step, the physics
-init from that forward, and an L1 loss on the source field.
+works best on the channels and head model it was trained on. Here we train
+one for a 32-channel BioSemi cap on the template head: the template forward
+for that montage, fresh simulated samples every step, the physics init from
+that forward, and an L1 loss on the source field.
 
 This run is a demonstration (60 steps, a few minutes on a laptop). Its L1
 error falls below the init's within a few steps, but mostly because the true
