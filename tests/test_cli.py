@@ -17,3 +17,17 @@ def test_bad_command(capsys):
     with pytest.raises(SystemExit):
         main(["nonsense"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_train_fine_tunes_a_pretrained_model(tmp_path, capsys):
+    from mne_piunet import read_model
+
+    out = tmp_path / "tuned.safetensors"
+    args = ["--verbose", "warning", "train", "--pretrained", "default"]
+    args += ["--steps", "1", "--batch-size", "1", "--out", str(out)]
+    assert main(args) == 0
+    assert "Saved <PIUNet" in capsys.readouterr().out
+    tuned, default = read_model(out), read_model("default")
+    assert tuned.config == default.config  # the architecture comes along
+    assert tuned.info["training"]["pretrained"] == default.info["training"]
+    assert tuned.info["training"]["steps"] == 1
