@@ -155,20 +155,13 @@ def main(argv=None):
     train.add_argument(
         "--pretrained", default=None, help="model name or file to fine-tune"
     )
-    train.add_argument(
-        "--n-channels",
-        type=int,
-        nargs=2,
-        metavar=("MIN", "MAX"),
-        help="train on random electrode subsets of this size",
-    )
-    train.add_argument(
-        "--lambda2-range",
-        type=float,
-        nargs=2,
-        metavar=("MIN", "MAX"),
-        help="train with lambda2 drawn in this range",
-    )
+    for flag, kind, what in (
+        ("--n-channels", int, "random electrode subsets of this size"),
+        ("--lambda2-range", float, "lambda2 drawn in this range"),
+    ):
+        train.add_argument(
+            flag, type=kind, nargs=2, metavar=("MIN", "MAX"), help=f"train on {what}"
+        )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--checkpoint-dir", default=None)
     train.add_argument("--resume", action="store_true")

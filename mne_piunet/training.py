@@ -349,13 +349,65 @@ def train_model(
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     torch.manual_seed(config.seed)
     problem = _Problem(forward, config, noise_cov, device)
-    network = UNet3D(config.network).to(device)
     if pretrained is not None:
         pretrained = _load_pretrained(pretrained, config, problem.spec)
+    run = _start_run(problem, config, pretrained, rank, world)
+    ckpt = Path(checkpoint_dir) / _CKPT if checkpoint_dir is not None else None
+    run.ckpt = ckpt if rank == 0 else None  # one writer
+    if resume and ckpt.is_file():
+        _load_checkpoint(run, ckpt)
+    logger.info(
+        f"Training {sum(p.numel() for p in run.network.parameters()) / 1e6:.2f} M "
+        f"parameters on grid {problem.spec.shape} ({device}, {world} process(es)); "
+        f"validation L1 of the {config.init} init: {run.init_loss:.4f}"
+    )
+    deadline = None if time_limit is None else time.time() + float(time_limit)
+    _train_loop(run, deadline)
+    network = run.network
+    if run.state["best_state"] is not None:
+        network.load_state_dict(run.state["best_state"])
+    info = dict(
+        init=config.init,
+        lambda2=config.lambda2,
+        head_model=_describe_forward(forward),
+        training=_training_card(run, _hardware(device, world), world),
+    )
+    if pretrained is not None:
+        info["training"]["pretrained"] = pretrained.info.get("training", {})
+    return PIUNet(network.cpu().eval(), problem.spec, info)
+
+
+@dataclass
+class _Run:
+    """What a training run carries from step to step."""
+
+    config: TrainConfig
+    problem: _Problem
+    network: torch.nn.Module  # the bare network: checkpoints and validation
+    step_model: torch.nn.Module  # what a step calls: DDP's wrapper or network
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.ReduceLROnPlateau
+    gen: torch.Generator
+    val_vol: torch.Tensor
+    val_target: torch.Tensor
+    init_loss: float
+    ckpt: Path | None = None  # None: this process writes nothing
+    state: dict = field(
+        default_factory=lambda: dict(
+            step=0, best=float("inf"), bad=0, samples=0, wall=0.0, best_state=None
+        )
+    )
+
+
+def _start_run(problem, config, pretrained, rank, world):
+    """Network, optimiser, scheduler, random state and the validation set."""
+    device = problem.device
+    network = UNet3D(config.network).to(device)
+    if pretrained is not None:
         network.load_state_dict(pretrained.network.state_dict())
-    model_for_step = network
+    step_model = network
     if world > 1:
-        model_for_step = torch.nn.parallel.DistributedDataParallel(network)
+        step_model = torch.nn.parallel.DistributedDataParallel(network)
     opt = torch.optim.AdamW(
         network.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -367,54 +419,33 @@ def train_model(
     with torch.no_grad():  # the init alone: what the network must beat
         init_loss = float((problem.to_sources(val_vol) - val_target).abs().mean())
     gen = torch.Generator(device=device).manual_seed(config.seed + rank)
-    state = dict(step=0, best=float("inf"), bad=0, samples=0, wall=0.0, best_state=None)
-    ckpt = Path(checkpoint_dir) / _CKPT if checkpoint_dir is not None else None
-    if resume and ckpt.is_file():
-        state = _load_checkpoint(ckpt, network, opt, sched, gen, config)
-        logger.info(f"Resumed from step {state['step']} ({ckpt})")
-    logger.info(
-        f"Training {sum(p.numel() for p in network.parameters()) / 1e6:.2f} M "
-        f"parameters on grid {problem.spec.shape} ({device}, {world} process(es)); "
-        f"validation L1 of the {config.init} init: {init_loss:.4f}"
-    )
-    deadline = None if time_limit is None else time.time() + float(time_limit)
-    _train_loop(
-        model_for_step,
-        network,
+    return _Run(
+        config,
         problem,
+        network,
+        step_model,
         opt,
         sched,
         gen,
-        state,
-        config,
         val_vol,
         val_target,
-        ckpt if rank == 0 else None,
         init_loss,
-        deadline,
     )
-    if state["best_state"] is not None:
-        network.load_state_dict(state["best_state"])
-    network = network.cpu().eval()
-    info = dict(
-        init=config.init,
-        lambda2=config.lambda2,
-        head_model=_describe_forward(forward),
-        training=dict(
-            config=config.to_dict(),
-            steps=state["step"],
-            samples_seen=state["samples"] * world,
-            wall_time_s=round(state["wall"], 1),
-            hardware=_hardware(device, world),
-            val_l1=state["best"],
-            val_l1_init=init_loss,
-            # an all-zero map: the floor any useful model must beat (sparse truth)
-            val_l1_zero=float(val_target.abs().mean()),
-        ),
+
+
+def _training_card(run, hardware, world):
+    state = run.state
+    return dict(
+        config=run.config.to_dict(),
+        steps=state["step"],
+        samples_seen=state["samples"] * world,
+        wall_time_s=round(state["wall"], 1),
+        hardware=hardware,
+        val_l1=state["best"],
+        val_l1_init=run.init_loss,
+        # an all-zero map: the floor any useful model must beat (sparse truth)
+        val_l1_zero=float(run.val_target.abs().mean()),
     )
-    if pretrained is not None:
-        info["training"]["pretrained"] = pretrained.info.get("training", {})
-    return PIUNet(network, problem.spec, info)
 
 
 def _load_pretrained(pretrained, config, spec):
@@ -432,23 +463,10 @@ def _load_pretrained(pretrained, config, spec):
     return model
 
 
-def _train_loop(
-    step_model,
-    network,
-    problem,
-    opt,
-    sched,
-    gen,
-    state,
-    config,
-    val_vol,
-    val_target,
-    ckpt,
-    init_loss,
-    deadline,
-):
+def _train_loop(run, deadline):
     from tqdm.auto import tqdm
 
+    config, state = run.config, run.state
     bar = tqdm(
         total=config.n_steps,
         initial=state["step"],
@@ -457,37 +475,26 @@ def _train_loop(
     )
     t0 = time.time()
     while state["step"] < config.n_steps:
-        step_model.train()
-        vol, target = problem.make_batch(config.batch_size, gen, augment=True)
-        loss = _l1(step_model, problem, vol, target)
-        opt.zero_grad(set_to_none=True)
+        run.step_model.train()
+        vol, target = run.problem.make_batch(config.batch_size, run.gen, augment=True)
+        loss = _l1(run.step_model, run.problem, vol, target)
+        run.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        run.opt.step()
         state["step"] += 1
         state["samples"] += config.batch_size
-        value, running = loss.item(), state.get("running")
-        running = value if running is None else 0.98 * running + 0.02 * value
+        running = state.get("running")
+        running = (
+            loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        )
         state["running"] = running
         bar.update(1)
-        bar.set_postfix(loss=f"{running:.4f}", lr=f"{opt.param_groups[0]['lr']:.1e}")
+        lr = run.opt.param_groups[0]["lr"]
+        bar.set_postfix(loss=f"{running:.4f}", lr=f"{lr:.1e}")
         if state["step"] % config.val_every == 0 or state["step"] == config.n_steps:
             state["wall"] += time.time() - t0
             t0 = time.time()
-            stop = _validate(
-                network,
-                problem,
-                opt,
-                sched,
-                state,
-                config,
-                val_vol,
-                val_target,
-                running,
-                ckpt,
-                gen,
-                init_loss,
-            )
-            if stop:
+            if _validate(run):
                 logger.info(f"Early stop at step {state['step']}")
                 break
             if deadline is not None and time.time() > deadline:
@@ -496,80 +503,71 @@ def _train_loop(
     bar.close()
 
 
-def _validate(
-    network,
-    problem,
-    opt,
-    sched,
-    state,
-    config,
-    val_vol,
-    val_target,
-    running,
-    ckpt,
-    gen,
-    init_loss,
-):
-    network.eval()
+def _validate(run):
+    """Score the validation set; step the scheduler; keep the best; checkpoint.
+
+    Returns whether training should stop early.
+    """
+    state = run.state
+    run.network.eval()
     with torch.no_grad():
+        chunks = zip(run.val_vol.split(32), run.val_target.split(32), strict=True)
         val = sum(
-            float(_l1(network, problem, val_vol[i : i + 32], val_target[i : i + 32]))
-            * len(val_vol[i : i + 32])
-            for i in range(0, len(val_vol), 32)
-        ) / len(val_vol)
-    sched.step(val)
+            float(_l1(run.network, run.problem, vol, target)) * len(vol)
+            for vol, target in chunks
+        ) / len(run.val_vol)
+    run.sched.step(val)
     if val < state["best"]:
         state["best"], state["bad"] = val, 0
         state["best_state"] = {
-            k: v.detach().cpu().clone() for k, v in network.state_dict().items()
+            k: v.detach().cpu().clone() for k, v in run.network.state_dict().items()
         }
     else:
         state["bad"] += 1
     record = dict(
         step=state["step"],
         samples=state["samples"],
-        train_l1=running,
+        train_l1=state["running"],
         val_l1=val,
-        val_l1_init=init_loss,
-        lr=opt.param_groups[0]["lr"],
+        val_l1_init=run.init_loss,
+        lr=run.opt.param_groups[0]["lr"],
         wall_s=round(state["wall"], 1),
     )
     logger.info(json.dumps(record))
-    if ckpt is not None:
-        _save_checkpoint(ckpt, network, opt, sched, gen, state, config)
-        with open(ckpt.parent / _LOG, "a") as f:
+    if run.ckpt is not None:
+        _save_checkpoint(run)
+        with open(run.ckpt.parent / _LOG, "a") as f:
             f.write(json.dumps(record) + "\n")
-    return state["bad"] >= 3 * config.patience
+    return state["bad"] >= 3 * run.config.patience
 
 
-def _save_checkpoint(fname, network, opt, sched, gen, state, config):
-    fname.parent.mkdir(parents=True, exist_ok=True)
+def _save_checkpoint(run):
+    run.ckpt.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(
-        network=network.state_dict(),
-        optimizer=opt.state_dict(),
-        scheduler=sched.state_dict(),
-        rng=gen.get_state(),
-        state={k: v for k, v in state.items() if k != "best_state"},
-        best_state=state["best_state"],
-        config=json.dumps(config.to_dict()),
+        network=run.network.state_dict(),
+        optimizer=run.opt.state_dict(),
+        scheduler=run.sched.state_dict(),
+        rng=run.gen.get_state(),
+        state={k: v for k, v in run.state.items() if k != "best_state"},
+        best_state=run.state["best_state"],
+        config=json.dumps(run.config.to_dict()),
     )
-    with atomic_path(fname) as tmp:
+    with atomic_path(run.ckpt) as tmp:
         torch.save(payload, tmp)
 
 
-def _load_checkpoint(fname, network, opt, sched, gen, config):
+def _load_checkpoint(run, fname):
     payload = torch.load(fname, map_location="cpu", weights_only=True)
     # settings added after the checkpoint was written take their defaults
     saved = {**TrainConfig().to_dict(), **json.loads(payload["config"])}
-    if saved != config.to_dict():
+    if saved != run.config.to_dict():
         raise ValueError(f"The checkpoint {fname} was made with another TrainConfig")
-    network.load_state_dict(payload["network"])
-    opt.load_state_dict(payload["optimizer"])
-    sched.load_state_dict(payload["scheduler"])
-    gen.set_state(payload["rng"])
-    state = dict(payload["state"])
-    state["best_state"] = payload["best_state"]
-    return state
+    run.network.load_state_dict(payload["network"])
+    run.opt.load_state_dict(payload["optimizer"])
+    run.sched.load_state_dict(payload["scheduler"])
+    run.gen.set_state(payload["rng"])
+    run.state = dict(payload["state"], best_state=payload["best_state"])
+    logger.info(f"Resumed from step {run.state['step']} ({fname})")
 
 
 def _init_distributed(device):

@@ -28,22 +28,27 @@ CONFIG = TrainConfig(
     seed=0,
 )
 
-if __name__ == "__main__":
+
+def train(config, run_dir, *, pretrained=None):
+    """Train (resuming from ``run_dir``) and save ``run_dir``/model.safetensors."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--time-limit", type=float, default=None)
-    parser.add_argument(
-        "--out", default=ROOT / "training" / "default" / "model.safetensors"
-    )
+    parser.add_argument("--out", default=run_dir / "model.safetensors")
     args = parser.parse_args()
     torch.set_num_threads(2)
     fwd = make_template_forward("easycap-M10", 0.007)
     model = train_model(
         fwd,
-        CONFIG,
+        config,
+        pretrained=pretrained,
         device="cpu",
-        checkpoint_dir=ROOT / "training" / "default",
+        checkpoint_dir=run_dir,
         resume=True,
         time_limit=args.time_limit,
         verbose=True,
     )
     model.save(args.out, overwrite=True)
+
+
+if __name__ == "__main__":
+    train(CONFIG, ROOT / "training" / "default")

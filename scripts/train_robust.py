@@ -9,15 +9,10 @@ training/robust/checkpoint.pt:
     python scripts/train_robust.py --time-limit 4200
 """
 
-import argparse
 import dataclasses
 from pathlib import Path
 
-import torch
-from train_default import CONFIG
-
-from mne_piunet.template import make_template_forward
-from mne_piunet.training import train_model
+from train_default import CONFIG, train
 
 ROOT = Path(__file__).resolve().parents[1]
 ROBUST = dataclasses.replace(
@@ -30,22 +25,4 @@ ROBUST = dataclasses.replace(
 )
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--time-limit", type=float, default=None)
-    parser.add_argument(
-        "--out", default=ROOT / "training" / "robust" / "model.safetensors"
-    )
-    args = parser.parse_args()
-    torch.set_num_threads(2)
-    fwd = make_template_forward("easycap-M10", 0.007)
-    model = train_model(
-        fwd,
-        ROBUST,
-        pretrained="default",
-        device="cpu",
-        checkpoint_dir=ROOT / "training" / "robust",
-        resume=True,
-        time_limit=args.time_limit,
-        verbose=True,
-    )
-    model.save(args.out, overwrite=True)
+    train(ROBUST, ROOT / "training" / "robust", pretrained="default")
