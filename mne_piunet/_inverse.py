@@ -43,19 +43,19 @@ class _Operator:
     def apply(self, data, *, batch_size, device):
         """Sensor data (n_channels, n_times) -> sources, reduced by pick_ori.
 
-        Each batch of time points goes through every stage (grid, network,
-        back to sources, pick_ori) before the next, so memory holds only the
-        init and the output at full length.
+        Each batch of time points goes through every stage (init, grid,
+        network, back to sources, pick_ori) before the next, so memory holds
+        only the output at full length.
         """
         _check_finite(data)
-        j0 = self.kernel.apply(data)
-        n_times = j0.shape[-1]
-        out_shape = j0.shape if self.pick_ori == "vector" else j0.shape[::2]
-        out = np.zeros(out_shape)
+        n_src, n_times = len(self.kernel.kernel) // 3, data.shape[-1]
+        out = np.zeros(
+            (n_src, 3, n_times) if self.pick_ori == "vector" else (n_src, n_times)
+        )
         network = _prepare_network(self.model.network, device)
         for start in range(0, n_times, batch_size):
             block = slice(start, min(start + batch_size, n_times))
-            init = j0[:, :, block]
+            init = self.kernel.apply(data[:, block])
             # Normalise each time point by its largest moment; all-zero ones stay 0.
             scale = np.abs(init).max(axis=(0, 1))
             active = np.flatnonzero(scale > 0)
