@@ -68,7 +68,7 @@ def part_network(args):
     paper = UNet3D(UNetConfig())  # 32 channels, (1, 2, 4), 2 blocks: ~10 M params
     rows = []
     cases = [
-        ("default", default.network, default.grid.shape, (1, 8, 32)),
+        ("default", default.network, default.grid.shape, (1, 4, 8, 16, 32)),
         ("paper-size", paper, default.grid.shape, (1, 8)),
         ("paper-size", paper, (32, 32, 32), (1, 8)),
     ]

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import mne
 import numpy as np
+import torch
 from mne.forward import is_fixed_orient
 from mne.minimum_norm.inverse import _check_reference
 from mne.source_estimate import _make_stc
@@ -53,9 +54,10 @@ class _Operator:
             (n_src, 3, n_times) if self.pick_ori == "vector" else (n_src, n_times)
         )
         network = _prepare_network(self.model.network, device)
+        kernel = torch.tensor(self.kernel.kernel)  # a copy: the cached one is read-only
         for start in range(0, n_times, batch_size):
             block = slice(start, min(start + batch_size, n_times))
-            init = self.kernel.apply(data[:, block])
+            init = _apply_kernel(kernel, data[:, block])
             # Normalise each time point by its largest moment; all-zero ones stay 0.
             scale = np.abs(init).max(axis=(0, 1))
             active = np.flatnonzero(scale > 0)
@@ -89,6 +91,16 @@ class _Operator:
             vector=self.pick_ori == "vector",
             source_nn=np.tile(np.eye(3), (n_src, 1)),
         )
+
+
+def _apply_kernel(kernel, data):
+    """``kernel @ data`` as (n_src, 3, n_times), computed by torch.
+
+    Between network calls, numpy's BLAS threads would spin-wait and fight
+    torch.s for the same cores (1.6x slower end to end on 2 cores).
+    """
+    sol = kernel @ torch.as_tensor(np.ascontiguousarray(data, dtype=np.float64))
+    return sol.numpy().reshape(-1, 3, data.shape[-1])
 
 
 def _check_finite(data):
@@ -186,7 +198,7 @@ def _prepare_operator(inst, forward, model, noise_cov, lambda2, init, pick_ori, 
 def _check_run_args(batch_size, device):
     device = _get_device(device)
     if batch_size is None:
-        batch_size = 128 if device.type == "cuda" else 16
+        batch_size = 128 if device.type == "cuda" else 8
     batch_size = _ensure_int(batch_size, "batch_size")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -215,7 +227,7 @@ _DOC_COMMON = """forward : instance of Forward
         ``"normal"``: its component along the cortical normal (surface source
         spaces only); ``"vector"``: all three components.
     batch_size : int | None
-        Time points per network call; ``None`` chooses 16 on CPU and 128 on
+        Time points per network call; ``None`` chooses 8 on CPU and 128 on
         CUDA.
     device : str | torch.device | None
         Where the network runs; ``None`` uses CUDA when available."""
