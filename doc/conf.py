@@ -20,7 +20,12 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "matplotlib.sphinxext.plot_directive",
 ]
-exclude_patterns = ["_build", "benchmark/*.md", "performance_results.md"]
+exclude_patterns = [
+    "_build",
+    "benchmark*/*.md",
+    "performance_results.md",
+    "robustness_results.md",
+]
 autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False

@@ -4,7 +4,8 @@ Fetch a pretrained model and read its model card
 
 Pretrained weights come the way MNE datasets do: one call, cached under
 MNE's data folder, checked against the SHA256 in the package's registry.
-Models that ship inside the package (the default one) resolve offline.
+Models that ship inside the package (``"default"`` and ``"robust"``, the
+default fine-tuned for many montages) resolve offline.
 Weights are stored as safetensors: loading them never runs code.
 """
 

@@ -88,5 +88,6 @@ fig.suptitle("simulated data of the 32-channel cap")
 # random electrode subsets and ``lambda2`` values makes one model for many
 # montages: ``TrainConfig(n_channels=(32, 61), lambda2_range=(1 / 16, 1 / 4))``
 # draws, at every step, one of ``n_kernels`` inits computed for random subsets
-# of 32 to 61 of the forward's electrodes (``scripts/train_robust.py`` in the
-# repository fine-tunes the default model that way).
+# of 32 to 61 of the forward's electrodes. The bundled ``"robust"`` model is
+# the default fine-tuned that way (``scripts/train_robust.py`` in the
+# repository): try ``apply_piunet(evoked, fwd, "robust")`` before training.

@@ -143,12 +143,13 @@ def test_cli_fetch_and_models(server, capsys):
     assert str(cache / "test.safetensors") in capsys.readouterr().out
 
 
-def test_shipped_model_resolves_offline(tmp_path, monkeypatch):
-    """The bundled default matches its registry hash and needs no network."""
+@pytest.mark.parametrize("name", ["default", "robust"])
+def test_shipped_model_resolves_offline(name, tmp_path, monkeypatch):
+    """The bundled models match their registry hashes and need no network."""
     monkeypatch.setenv(fetch_mod.URL_KEY, "http://127.0.0.1:9/")  # nothing listens
-    assert "default" in model_names()
-    fname = fetch_model("default", path=tmp_path)
+    assert name in model_names()
+    fname = fetch_model(name, path=tmp_path)
     assert fname.parent == fetch_mod._BUNDLED_DIR
     rows = {row["name"]: row for row in cached_models(tmp_path)}
-    assert rows["default"]["cached"] == fname
-    assert read_model("default").grid.spacing == pytest.approx(0.007)
+    assert rows[name]["cached"] == fname
+    assert read_model(name).grid.spacing == pytest.approx(0.007)
