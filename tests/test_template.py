@@ -46,13 +46,15 @@ def test_template_cache(template_fwd, tmp_path):
     t0 = time.perf_counter()
     fwd = make_template_forward()
     assert time.perf_counter() - t0 < 5  # generous: measured well under 1 s
-    np.testing.assert_allclose(fwd["sol"]["data"], template_fwd["sol"]["data"])
+    # FIF stores the gain in float32: a fresh build and a cached read agree to that
+    gain = template_fwd["sol"]["data"]
+    np.testing.assert_allclose(fwd["sol"]["data"], gain, rtol=1e-6)
     fname = _forward_cache_fname(_montage_info("easycap-M10"), 0.007, CONDUCTIVITY, 5.0)
     assert fname.is_file() and fname.parent == data_dir("template")
     fname.write_bytes(fname.read_bytes()[:1000])  # truncate it
     with pytest.warns(RuntimeWarning, match="corrupt cache entry"):
         fwd = make_template_forward()
-    np.testing.assert_allclose(fwd["sol"]["data"], template_fwd["sol"]["data"])
+    np.testing.assert_allclose(fwd["sol"]["data"], gain, rtol=1e-6)
     mne.read_forward_solution(fname)  # rewritten whole
 
 
