@@ -3,9 +3,11 @@
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 
 import mne
 import numpy as np
+import torch
 from mne.minimum_norm import make_inverse_operator, prepare_inverse_operator
 from mne.minimum_norm.inverse import _assemble_kernel
 from mne.utils import _check_option, logger
@@ -37,10 +39,20 @@ class InitKernel:
     method: str
     lambda2: float
 
+    @cached_property
+    def _torch_kernel(self):
+        return torch.tensor(self.kernel)  # a copy: the cached array is read-only
+
     def apply(self, data):
-        """Apply the kernel to data (n_channels, n_times) -> (n_src, 3, n_times)."""
-        sol = self.kernel @ data
-        return sol.reshape(-1, 3, data.shape[-1])
+        """Apply the kernel to data (n_channels, n_times) -> (n_src, 3, n_times).
+
+        Computed by torch: between network calls, numpy's BLAS threads would
+        spin-wait and fight torch's for the same cores (1.6x slower end to end
+        on 2 cores).
+        """
+        data = torch.as_tensor(np.ascontiguousarray(data, dtype=np.float64))
+        sol = self._torch_kernel @ data
+        return sol.numpy().reshape(-1, 3, data.shape[-1])
 
 
 def make_init_kernel(info, forward, noise_cov=None, *, lambda2, method, nave=1):
