@@ -40,18 +40,25 @@ class _Operator:
         """Return the indices of the kernel's channels in ``ch_names``."""
         return [ch_names.index(name) for name in self.kernel.ch_names]
 
-    def apply(self, data, *, batch_size, device):
+    def out_shape(self, n_times):
+        """Shape of the solution for ``n_times`` time points."""
+        n_src = len(self.kernel.kernel) // 3
+        return (n_src, 3, n_times) if self.pick_ori == "vector" else (n_src, n_times)
+
+    def apply(self, data, *, batch_size, device, out=None):
         """Sensor data (n_channels, n_times) -> sources, reduced by pick_ori.
 
         Each batch of time points goes through every stage (init, grid,
         network, back to sources, pick_ori) before the next, so memory holds
-        only the output at full length.
+        only the output at full length. ``out``, when given, receives the
+        solution in place (e.g. a slice of a longer float32 array).
         """
         _check_finite(data)
-        n_src, n_times = len(self.kernel.kernel) // 3, data.shape[-1]
-        out = np.zeros(
-            (n_src, 3, n_times) if self.pick_ori == "vector" else (n_src, n_times)
-        )
+        n_times = data.shape[-1]
+        if out is None:
+            out = np.zeros(self.out_shape(n_times))
+        else:
+            out[...] = 0  # time points whose init is all zero stay zero
         network = _prepare_network(self.model.network, device)
         for start in range(0, n_times, batch_size):
             block = slice(start, min(start + batch_size, n_times))
@@ -146,9 +153,10 @@ def _match_forward(forward, info, bads):
         )
     if bads:
         logger.info(f"    Leaving out {len(bads)} bad channel(s): {bads}")
-    forward = mne.pick_channels_forward(
-        forward, info["ch_names"], ordered=True, verbose=False
-    )
+    if forward["info"]["ch_names"] != info["ch_names"]:  # picking copies it all
+        forward = mne.pick_channels_forward(
+            forward, info["ch_names"], ordered=True, verbose=False
+        )
     if forward["surf_ori"]:  # rotate the components back to x/y/z
         forward = mne.convert_forward_solution(
             forward, surf_ori=False, force_fixed=False, copy=True, verbose=False
@@ -378,14 +386,16 @@ def apply_piunet_raw(
             f"Need 0 <= start < stop <= {raw.n_times}, got start={start}, stop={stop}"
         )
     picks = op.picks(raw.ch_names)
-    sol = None
+    sol = np.empty(op.out_shape(stop - start), dtype=np.float32)
     chunks = range(start, stop, buffer_size)
     logger.info(f"Applying 3D-PIUNet to {stop - start} samples on {device}...")
     for first in ProgressBar(chunks, mesg="Raw chunks"):
         last = min(first + buffer_size, stop)
-        part = op.apply(raw[picks, first:last][0], batch_size=batch_size, device=device)
-        if sol is None:  # allocate once the output shape is known
-            sol = np.empty(part.shape[:-1] + (stop - start,), dtype=np.float32)
-        sol[..., first - start : last - start] = part
+        op.apply(
+            raw[picks, first:last][0],
+            batch_size=batch_size,
+            device=device,
+            out=sol[..., first - start : last - start],
+        )
     tmin = raw.times[start]  # as apply_inverse_raw: relative to the first sample
     return op.make_stc(sol, tmin, 1.0 / raw.info["sfreq"])

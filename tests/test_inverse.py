@@ -115,6 +115,12 @@ def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
     # float32 network run in other batch splits: compare with each time's peak
     peak = np.abs(stc.data).max(axis=0)
     assert (np.abs(stc_raw.data[:, :n] - stc.data).max(axis=0) < 1e-3 * peak).all()
+    vec_raw = apply_piunet_raw(
+        raw, sample_vol_forward, model, pick_ori="vector", stop=n, buffer_size=50
+    )
+    assert isinstance(vec_raw, mne.VolVectorSourceEstimate)
+    assert vec_raw.data.dtype == np.float32
+    assert_allclose(vec_raw.data, stcs[0].data, rtol=1e-3, atol=1e-3 * peak.max())
 
 
 def test_surface_source_space(sample_evoked, sample_surf_forward, sample_cov):
