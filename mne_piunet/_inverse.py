@@ -94,7 +94,8 @@ class _Operator:
             tstep=tstep,
             subject=self.src._subject,
             vector=self.pick_ori == "vector",
-            source_nn=np.tile(np.eye(3), (n_src, 1)),
+            # x/y/z already; MNE rotates vectors by these (keeps float32 data)
+            source_nn=np.tile(np.eye(3, dtype=sol.dtype), (n_src, 1)),
         )
 
 
