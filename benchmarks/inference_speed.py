@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from mne_piunet import UNet3D, UNetConfig, apply_piunet, read_model
+from mne_piunet._model import _layout
 from mne_piunet.datasets import load_sample_head
 
 
@@ -41,7 +42,7 @@ def _peak_rss_mb():
 
 
 def _time_network(network, shape, batch_size, device, seconds):
-    layout = torch.channels_last_3d
+    layout = _layout(device)  # as apply_piunet: channels-last on CPU only
     network = network.to(device, memory_format=layout).eval()
     x = torch.randn(batch_size, 3, *shape, device=device)
     x = x.contiguous(memory_format=layout)

@@ -205,17 +205,24 @@ def _get_device(device):
 
 
 def _prepare_network(network, device):
-    """Move ``network`` to ``device`` in channels-last 3D layout, for inference.
+    """Move ``network`` to ``device`` in its fastest memory layout, for inference.
 
-    Channels-last is ~25% faster for conv3d on CPU and gives the same numbers
-    to float32 rounding.
+    Channels-last 3D is ~25% faster for conv3d on CPU (the same numbers to
+    float32 rounding) but ~13% slower on an H100, where the default layout
+    stays.
     """
-    return network.to(device, memory_format=torch.channels_last_3d).eval()
+    device = torch.device(device)
+    return network.to(device, memory_format=_layout(device)).eval()
+
+
+def _layout(device):
+    cpu = torch.device(device).type == "cpu"
+    return torch.channels_last_3d if cpu else torch.contiguous_format
 
 
 def _run_network(network, volume, *, device):
     """Apply a prepared ``network`` to one batch ``volume`` (n, 3, X, Y, Z)."""
     with torch.inference_mode():
         batch = torch.as_tensor(volume, dtype=torch.float32).to(device)
-        batch = batch.contiguous(memory_format=torch.channels_last_3d)
+        batch = batch.contiguous(memory_format=_layout(device))
         return network(batch).cpu().numpy()
