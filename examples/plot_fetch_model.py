@@ -37,6 +37,9 @@ training = info["training"]
 print(json.dumps(training["config"]["network"], indent=1))
 print(f"{training['samples_seen']} samples, {training['wall_time_s'] / 3600:.1f} h")
 print(f"on {training['hardware']}")
+if "pretrained" in training:  # a fine-tuning records the run it started from
+    first = training["pretrained"]
+    print(f"fine-tuned from a model trained on {first['samples_seen']} samples")
 
 # %%
 # Its validation error against the error of its own init (eLORETA) and of an

@@ -2,6 +2,7 @@
 
 import argparse
 import sys
+from dataclasses import replace
 
 from .benchmark import METHODS
 
@@ -101,6 +102,8 @@ def _benchmark(args):
     )
     if args.quick:
         config = quick_config(config)
+    if args.n_sources is not None:
+        config = replace(config, n_sources=tuple(args.n_sources))
     heads = {"template": lambda: make_template_forward(verbose=args.verbose)}
     if testing_data_path() is not None:
         heads["sample-head"] = lambda: load_sample_head(verbose=args.verbose).forward
@@ -175,6 +178,9 @@ def main(argv=None):
         "--methods", nargs="+", default=list(METHODS), choices=METHODS, help="methods"
     )
     bench.add_argument("--n-samples", type=int, default=25, help="samples per cell")
+    bench.add_argument(
+        "--n-sources", type=int, nargs="+", default=None, help="sources per sample"
+    )
     bench.add_argument("--seed", type=int, default=12345, help="test-set seed")
     bench.add_argument("--quick", action="store_true", help="reduced grid, minutes")
     bench.add_argument("--out", default="benchmark-results", help="output folder")

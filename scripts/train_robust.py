@@ -1,4 +1,4 @@
-"""Fine-tune the default model on random montages and lambda2 values.
+"""Fine-tune the default model's first stage on random montages and lambda2.
 
 Every step keeps 32 to 61 of the template's electrodes and a lambda2 in
 [1/16, 1/4] (see ``TrainConfig.n_channels`` / ``lambda2_range``); validation
@@ -25,4 +25,6 @@ ROBUST = dataclasses.replace(
 )
 
 if __name__ == "__main__":
-    train(ROBUST, ROOT / "training" / "robust", pretrained="default")
+    # the first stage of the default model (step 4,400), the default back then
+    first_stage = ROOT / "training" / "default" / "model.safetensors"
+    train(ROBUST, ROOT / "training" / "robust", pretrained=first_stage)

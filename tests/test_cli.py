@@ -31,3 +31,16 @@ def test_train_fine_tunes_a_pretrained_model(tmp_path, capsys):
     assert tuned.config == default.config  # the architecture comes along
     assert tuned.info["training"]["pretrained"] == default.info["training"]
     assert tuned.info["training"]["steps"] == 1
+
+
+def test_benchmark_picks_numbers_of_sources(tmp_path):
+    import csv
+
+    out = tmp_path / "bench"
+    args = ["--verbose", "warning", "benchmark", "--methods", "eLORETA"]
+    args += ["--n-samples", "1", "--n-sources", "2", "--out", str(out)]
+    main(args)
+    with open(out / "template.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {row["n_sources"] for row in rows} == {"2"}
+    assert sorted(float(row["snr_db"]) for row in rows) == [0, 5, 10, 20, 30]
