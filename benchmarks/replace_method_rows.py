@@ -10,42 +10,28 @@ of re-running the slow methods (LCMV, MxNE) for an hour::
 """
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 
-from mne_piunet.benchmark import write_report
-
-INT_FIELDS = ("n_sources", "sample", "n_missed")
+from mne_piunet.benchmark import read_csv, write_report
 
 
-def read_records(fname):
-    """Read a benchmark CSV back into records with numeric fields."""
-    with open(fname, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for row in rows:
-        for key, value in row.items():
-            if key != "method":
-                row[key] = int(value) if key in INT_FIELDS else float(value)
-    return rows
+def _sample_key(record):
+    return record["snr_db"], record["n_sources"], record["sample"]
 
 
 def replace_rows(full, new, method, check_method, atol):
     """Rows of ``full`` with ``method``'s rows taken from ``new``."""
-    key = ("snr_db", "n_sources", "sample")
-    ref = {tuple(r[k] for k in key): r for r in full if r["method"] == check_method}
+    ref = {_sample_key(r): r for r in full if r["method"] == check_method}
     for row in new:
         if row["method"] == check_method:
-            diff = abs(ref[tuple(row[k] for k in key)]["nemd"] - row["nemd"])
-            if not diff <= atol:
+            if not abs(ref[_sample_key(row)]["nemd"] - row["nemd"]) <= atol:
                 raise RuntimeError(f"The test sets differ: {check_method} {row}")
-    swapped = {tuple(r[k] for k in key): r for r in new if r["method"] == method}
+    swapped = {_sample_key(r): r for r in new if r["method"] == method}
     if len(swapped) != sum(r["method"] == method for r in full):
         raise RuntimeError(f"The runs have different numbers of {method} rows")
-    return [
-        swapped[tuple(r[k] for k in key)] if r["method"] == method else r for r in full
-    ]
+    return [swapped[_sample_key(r)] if r["method"] == method else r for r in full]
 
 
 def main():
@@ -60,9 +46,9 @@ def main():
     args = parser.parse_args()
     for csv_file in sorted(args.new.glob("*.csv")):
         name = csv_file.stem
-        full = read_records(args.full / csv_file.name)
+        full = read_csv(args.full / csv_file.name)
         rows = replace_rows(
-            full, read_records(csv_file), args.method, args.check_method, args.atol
+            full, read_csv(csv_file), args.method, args.check_method, args.atol
         )
         write_report(rows, args.full, name, header=args.header + "\n")
         nemd = [r["nemd"] for r in rows if r["method"] == args.method]

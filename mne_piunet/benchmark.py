@@ -277,6 +277,20 @@ def write_csv(records, fname):
         writer.writerows(records)
 
 
+_INT_FIELDS = ("n_sources", "sample", "n_missed")
+
+
+def read_csv(fname):
+    """Read records written by :func:`write_csv`, with numeric fields as numbers."""
+    with open(fname, newline="") as f:
+        records = list(csv.DictReader(f))
+    for record in records:
+        for key, value in record.items():
+            if key != "method":
+                record[key] = int(value) if key in _INT_FIELDS else float(value)
+    return records
+
+
 def summary_table(records, metric="nemd"):
     """Markdown table of median [IQR] of ``metric`` per condition and method.
 

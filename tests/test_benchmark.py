@@ -2,12 +2,14 @@ import mne
 import numpy as np
 import pytest
 from conftest import tiny_model
+from numpy.testing import assert_allclose
 
 from mne_piunet._grid import forward_source_positions
 from mne_piunet.benchmark import (
     METHODS,
     BenchmarkConfig,
     _full_vector,
+    read_csv,
     run_benchmark,
     write_report,
 )
@@ -51,6 +53,11 @@ def test_report_files(records, tmp_path):
     assert "head.csv" in names and "head.md" in names
     assert "head-nemd.png" in names and "head-loc_error_mm.png" in names
     assert len((tmp_path / "head.csv").read_text().splitlines()) == len(records) + 1
+    back = read_csv(tmp_path / "head.csv")  # round trip, numbers as numbers
+    assert [r["method"] for r in back] == [r["method"] for r in records]
+    for got, want in zip(back, records, strict=True):
+        assert got["n_sources"] == want["n_sources"] and got["sample"] == want["sample"]
+        assert_allclose([got["nemd"], got["snr_db"]], [want["nemd"], want["snr_db"]])
 
 
 def test_sparse_estimate_scattered_to_all_sources(sample_vol_forward):

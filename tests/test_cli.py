@@ -39,7 +39,7 @@ def test_benchmark_picks_numbers_of_sources(tmp_path):
     out = tmp_path / "bench"
     args = ["--verbose", "warning", "benchmark", "--methods", "eLORETA"]
     args += ["--n-samples", "1", "--n-sources", "2", "--out", str(out)]
-    main(args)
+    assert main(args) == 0
     with open(out / "template.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert {row["n_sources"] for row in rows} == {"2"}
