@@ -32,8 +32,8 @@ import mne
 import numpy as np
 import torch
 
-from mne_piunet import UNet3D, UNetConfig, apply_piunet, read_model
-from mne_piunet._model import _layout
+from mne_piunet import GridSpec, PIUNet, UNet3D, UNetConfig, apply_piunet, read_model
+from mne_piunet._eeg import add_average_reference_projector
 from mne_piunet.datasets import load_sample_head
 
 
@@ -42,10 +42,9 @@ def _peak_rss_mb():
 
 
 def _time_network(network, shape, batch_size, device, seconds):
-    layout = _layout(device)  # as apply_piunet: channels-last on CPU only
-    network = network.to(device, memory_format=layout).eval()
+    # as apply_piunet runs it: channels-last on CPU only
+    network = PIUNet(network, GridSpec(shape, 0.007)).inference_network(device)
     x = torch.randn(batch_size, 3, *shape, device=device)
-    x = x.contiguous(memory_format=layout)
     n = 0
     with torch.inference_mode():
         network(x)  # warm up
@@ -94,7 +93,7 @@ def part_network(args):
 
 def part_evoked(args):
     """Time the sample evoked end to end; compare with the plain layout."""
-    from mne_piunet._inverse import _prepare_operator
+    from mne_piunet import make_piunet_operator
 
     head = load_sample_head(verbose=False)
     model = read_model("default", verbose=False)
@@ -103,17 +102,18 @@ def part_evoked(args):
         head.evoked, head.forward, model, head.noise_cov, device=args.device
     )
     seconds = time.perf_counter() - t0
-    # The plain (contiguous) layout on the same init volumes, for comparison.
-    op = _prepare_operator(
-        head.evoked, head.forward, model, head.noise_cov, 1 / 9, "eLORETA", None, 1
+    # The plain (contiguous) layout on the same inits, for comparison.
+    op = make_piunet_operator(
+        head.evoked.info, head.forward, head.noise_cov, model=model
     )
-    j0 = op.kernel.apply(head.evoked.data[op.picks(head.evoked.ch_names)])
-    scale = np.abs(j0).max(axis=(0, 1))
-    volume = torch.as_tensor(op.grid.to_volume(j0 / scale), dtype=torch.float32)
+    kernel = op.kernel(head.evoked.nave)
+    init = kernel.apply(head.evoked.data[op.picks(head.evoked.info)])
     network = model.network.to(memory_format=torch.contiguous_format)
     with torch.inference_mode():
-        plain = np.concatenate([network(v).numpy() for v in volume.split(16)])
-    plain = np.linalg.norm(op.grid.to_sources(plain) * scale, axis=1)
+        plain = torch.cat(
+            [model.refine(i, op.grid, network=network) for i in init.split(16)]
+        )
+    plain = torch.linalg.vector_norm(plain, dim=2).T.numpy()
     diff = np.abs(stc.data - plain).max(axis=0) / np.abs(plain).max(axis=0)
     return [
         dict(
@@ -151,9 +151,9 @@ def part_raw(args):
     from mne_piunet import apply_piunet_raw
 
     head = load_sample_head(verbose=False)
-    info = head.evoked.info.copy()
-    with info._unlock():
-        info["sfreq"] = 250.0
+    info = mne.create_info(head.evoked.ch_names, 250.0, "eeg")
+    info.set_montage(head.evoked.get_montage())
+    info = add_average_reference_projector(info)
     n_times = int(args.raw_seconds * 250)
     rng = np.random.default_rng(0)
     raw = mne.io.RawArray(1e-6 * rng.standard_normal((60, n_times)), info)

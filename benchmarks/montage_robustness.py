@@ -4,7 +4,7 @@ Template head; test sets of the benchmark (SNR 5 and 20 dB, 1 and 3 sources)
 simulated on the full 61-electrode montage, on seeded random subsets of 48 and
 32 electrodes, and on the full montage with lambda2 = 1/4 instead of 1/9.
 
-    python benchmarks/montage_robustness.py --robust training/robust/model.safetensors
+    python benchmarks/montage_robustness.py --robust robust
 
 Writes a markdown report (median [IQR] normalised EMD and localisation error).
 """
@@ -46,7 +46,7 @@ def _run(forward, models, config):
 def main():
     """Run every condition and write the report."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--robust", required=True, help="montage-robust model file")
+    parser.add_argument("--robust", default="robust", help="robust model name or file")
     parser.add_argument("--n-samples", type=int, default=10)
     parser.add_argument("--out", default="doc/robustness_results.md")
     args = parser.parse_args()

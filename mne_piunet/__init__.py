@@ -1,7 +1,13 @@
 """3D-PIUNet EEG source imaging for MNE-Python."""
 
 from ._grid import GridSpec, VoxelGrid
-from ._inverse import apply_piunet, apply_piunet_epochs, apply_piunet_raw
+from ._inverse import (
+    PIUNetOperator,
+    apply_piunet,
+    apply_piunet_epochs,
+    apply_piunet_raw,
+    make_piunet_operator,
+)
 from ._model import PIUNet, read_model
 from ._network import UNet3D, UNetConfig
 from ._physics import INIT_METHODS, make_init_kernel
@@ -11,6 +17,7 @@ __all__ = [
     "INIT_METHODS",
     "GridSpec",
     "PIUNet",
+    "PIUNetOperator",
     "UNet3D",
     "UNetConfig",
     "VoxelGrid",
@@ -19,5 +26,6 @@ __all__ = [
     "apply_piunet_epochs",
     "apply_piunet_raw",
     "make_init_kernel",
+    "make_piunet_operator",
     "read_model",
 ]

@@ -12,16 +12,16 @@ def _demo(args):
     import numpy as np
 
     from . import apply_piunet, metrics
+    from ._eeg import forward_eeg_info
     from ._grid import forward_source_positions
     from .simulation import SimulationConfig, SourceSimulator, torch_generator
     from .template import make_template_forward
-    from .training import _eeg_info_with_avg_ref
 
     print("Template forward (first run builds the BEM: a few minutes)...")
     fwd = make_template_forward(verbose=args.verbose)
     cfg = SimulationConfig(n_sources=(1, 1), extent=(0.01, 0.02), snr_db=(10, 10))
     batch = SourceSimulator(fwd, cfg).sample(args.n_samples, torch_generator(args.seed))
-    info = _eeg_info_with_avg_ref(fwd)
+    info = forward_eeg_info(fwd)
     evoked = mne.EvokedArray(batch.sensors.numpy().T, info, tmin=0.0)
     pos = forward_source_positions(fwd)
     piunet = apply_piunet(evoked, fwd, args.model, pick_ori="vector", verbose=False)

@@ -3,9 +3,12 @@
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from mne.transforms import apply_trans, invert_transform
-from mne.utils import _validate_type, logger
+from mne.utils import logger
 from scipy import sparse
+
+from ._mne_private import validate_type
 
 # Points closer than this (in voxels) to the lattice are treated as on it.
 _LATTICE_TOL = 1e-3
@@ -89,7 +92,7 @@ class VoxelGrid:
     """
 
     def __init__(self, spec, points):
-        _validate_type(spec, GridSpec, "spec")
+        validate_type(spec, GridSpec, "spec")
         points = np.asarray(points, dtype=float)
         if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
             raise ValueError(f"points must have shape (n, 3), got {points.shape}")
@@ -104,12 +107,12 @@ class VoxelGrid:
             weights = _trilinear_weights(coords, spec.shape)
         # gather: volume -> points (interpolation); splat: points -> volume,
         # each voxel the weighted mean of the points that touch it.
-        self._gather = weights.tocsr()
         voxel_sum = np.asarray(weights.sum(axis=0)).ravel()
         inv_sum = np.divide(
             1.0, voxel_sum, out=np.zeros_like(voxel_sum), where=voxel_sum > 0
         )
-        self._splat = (sparse.diags(inv_sum) @ weights.T).tocsr()
+        self._maps = {}  # (device, dtype) -> (splat, gather) as torch sparse
+        self._scipy_maps = ((sparse.diags(inv_sum) @ weights.T).tocoo(), weights)
         self.mask = (voxel_sum > 0).reshape(spec.shape)
         logger.info(
             f"    Grid {'x'.join(map(str, spec.shape))} at "
@@ -136,41 +139,62 @@ class VoxelGrid:
         """
         return cls(spec, forward_source_positions(forward))
 
+    def _torch_maps(self, like):
+        """Return the (splat, gather) sparse matrices on ``like``'s device and dtype."""
+        key = (like.device, like.dtype)
+        if key not in self._maps:
+            self._maps[key] = tuple(
+                _torch_sparse(mat, like.device, like.dtype) for mat in self._scipy_maps
+            )
+        return self._maps[key]
+
     def to_volume(self, sources):
-        """Map a source vector field onto the grid.
+        """Map batches of source vector fields onto the grid.
 
         Parameters
         ----------
-        sources : ndarray, shape (n_points, 3, n_times)
-            Dipole moments per point.
+        sources : torch.Tensor, shape (n, n_points, 3)
+            Dipole moments per point, for ``n`` samples (or time points).
 
         Returns
         -------
-        volume : ndarray, shape (n_times, 3, X, Y, Z)
-            The field on the grid (zero where no point maps).
+        volume : torch.Tensor, shape (n, 3, X, Y, Z)
+            The fields on the grid (zero where no point maps), on the
+            device of ``sources``.
         """
-        n_times = sources.shape[2]
-        flat = self._splat @ sources.reshape(self.n_points, 3 * n_times)
-        flat = flat.reshape(self.spec.n_voxels, 3, n_times).transpose(2, 1, 0)
-        return flat.reshape(n_times, 3, *self.spec.shape)
+        splat, _ = self._torch_maps(sources)
+        n = sources.shape[0]
+        flat = sources.permute(1, 0, 2).reshape(self.n_points, n * 3)
+        flat = torch.sparse.mm(splat, flat)  # (n_voxels, n * 3)
+        volume = flat.reshape(self.spec.n_voxels, n, 3).permute(1, 2, 0)
+        return volume.reshape(n, 3, *self.spec.shape)
 
     def to_sources(self, volume):
-        """Read a grid field back at the source points.
+        """Read batches of grid fields back at the source points.
 
         Parameters
         ----------
-        volume : ndarray, shape (n_times, 3, X, Y, Z)
-            The field on the grid.
+        volume : torch.Tensor, shape (n, 3, X, Y, Z)
+            Fields on the grid.
 
         Returns
         -------
-        sources : ndarray, shape (n_points, 3, n_times)
-            The field at the points.
+        sources : torch.Tensor, shape (n, n_points, 3)
+            The fields at the points.
         """
-        n_times = volume.shape[0]
-        flat = volume.reshape(n_times, 3, self.spec.n_voxels).transpose(2, 1, 0)
-        flat = self._gather @ flat.reshape(self.spec.n_voxels, 3 * n_times)
-        return flat.reshape(self.n_points, 3, n_times)
+        _, gather = self._torch_maps(volume)
+        n = volume.shape[0]
+        flat = volume.reshape(n * 3, self.spec.n_voxels).T
+        flat = torch.sparse.mm(gather, flat)  # (n_points, n * 3)
+        return flat.reshape(self.n_points, n, 3).permute(1, 0, 2)
+
+
+def _torch_sparse(mat, device, dtype):
+    mat = mat.tocoo()
+    indices = torch.as_tensor(np.vstack([mat.row, mat.col]), dtype=torch.long)
+    values = torch.as_tensor(mat.data, dtype=dtype)
+    out = torch.sparse_coo_tensor(indices, values, mat.shape, check_invariants=True)
+    return out.coalesce().to(device)
 
 
 def _on_lattice(points, spacing):

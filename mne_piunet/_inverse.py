@@ -1,102 +1,183 @@
-"""apply_piunet and friends: MNE data in, MNE source estimates out."""
+"""The operator and apply_piunet and friends: MNE data in, MNE source estimates out.
 
-from dataclasses import dataclass
+Data flow, one batch of time points at a time: sensor data -> physics init
+(an MNE inverse kernel) -> the model's refine rule (grid, network, back to
+the sources) -> ``pick_ori`` -> the source estimate class MNE would return.
+"""
+
+from types import SimpleNamespace
 
 import mne
 import numpy as np
+import torch
 from mne.forward import is_fixed_orient
-from mne.minimum_norm.inverse import _check_reference
-from mne.source_estimate import _make_stc
-from mne.source_space._source_space import _get_src_nn
-from mne.utils import (
-    ProgressBar,
-    _check_option,
-    _check_src_normal,
-    _ensure_int,
-    _validate_type,
-    logger,
-    verbose,
+from mne.utils import ProgressBar, logger, verbose, warn
+
+from ._docs import fill_doc
+from ._eeg import electrode_directions, montage_coverage, pick_good_eeg
+from ._grid import VoxelGrid
+from ._mne_private import (
+    check_option,
+    check_reference,
+    check_src_normal,
+    ensure_int,
+    get_src_nn,
+    make_stc,
+    source_space_subject,
+    validate_type,
+)
+from ._model import check_model, get_device
+from ._physics import (
+    INIT_METHODS,
+    check_lambda2,
+    kernel_from_inverse,
+    make_free_inverse,
 )
 
-from ._grid import VoxelGrid
-from ._model import _check_model, _get_device, _prepare_network, _run_network
-from ._physics import INIT_METHODS, InitKernel, make_init_kernel
-
 _PICK_ORI = (None, "normal", "vector")
+_DEFAULT_LAMBDA2 = 1.0 / 9.0
 
 
-@dataclass
-class _Operator:
-    """Everything that turns sensor data of one recording into sources."""
+class PIUNetOperator:
+    """Everything that turns EEG data of one recording setup into sources.
 
-    kernel: InitKernel
-    grid: VoxelGrid
-    model: object
-    src: mne.SourceSpaces
-    pick_ori: str | None
-    normals: np.ndarray | None  # (n_sources, 3), only for pick_ori="normal"
+    Made by :func:`make_piunet_operator`; pass it to :func:`apply_piunet`,
+    :func:`apply_piunet_epochs` or :func:`apply_piunet_raw` in place of the
+    forward to reuse the inverse operator for several data sets of the same
+    channels, as with :func:`mne.minimum_norm.make_inverse_operator`.
 
-    def picks(self, ch_names):
-        """Return the indices of the kernel's channels in ``ch_names``."""
-        return [ch_names.index(name) for name in self.kernel.ch_names]
+    Attributes
+    ----------
+    ch_names : list of str
+        The EEG channels the operator uses, in order.
+    src : instance of SourceSpaces
+        The source space of the forward.
+    model : PIUNet
+        The model.
+    grid : VoxelGrid
+        The model's grid placed around the sources.
+    init : str
+        The physics init method.
+    lambda2 : float
+        The init's regularisation.
+    noise_cov : instance of Covariance | None
+        The noise covariance given (``None``: ad-hoc).
+    """
 
-    def out_shape(self, n_times):
+    def __init__(self, inverse, src, model, grid, *, init, lambda2, noise_cov):
+        self.inverse = inverse
+        self.ch_names = list(inverse["noise_cov"].ch_names)
+        self.src = src
+        self.model = model
+        self.grid = grid
+        self.init = init
+        self.lambda2 = lambda2
+        self.noise_cov = noise_cov
+        self._kernels = {}  # nave -> InitKernel
+
+    @property
+    def n_sources(self):
+        """Number of source points."""
+        return self.grid.n_points
+
+    def __repr__(self):  # noqa: D105
+        cov = "ad-hoc" if self.noise_cov is None else "given"
+        return (
+            f"<PIUNetOperator | {len(self.ch_names)} EEG channels, "
+            f"{self.n_sources} {self.src.kind} sources, init {self.init} "
+            f"(lambda2={self.lambda2:.4g}), {cov} noise covariance, "
+            f"model {self.model!r}>"
+        )
+
+    def kernel(self, nave=1):
+        """Return the physics init kernel for data averaged over ``nave`` trials."""
+        if nave not in self._kernels:
+            logger.info(f"    Computing the {self.init} kernel (nave={nave})...")
+            self._kernels[nave] = kernel_from_inverse(
+                self.inverse, lambda2=self.lambda2, method=self.init, nave=nave
+            )
+        return self._kernels[nave]
+
+    def picks(self, info):
+        """Return the indices of the operator's channels in the data, checked.
+
+        Parameters
+        ----------
+        info : instance of Info
+            The data's measurement info.
+
+        Returns
+        -------
+        picks : list of int
+            Indices into ``info["ch_names"]``, in the operator's order.
+        """
+        missing = [name for name in self.ch_names if name not in info["ch_names"]]
+        bad = [name for name in self.ch_names if name in info["bads"]]
+        if missing or bad:
+            raise ValueError(
+                f"The operator's channels must be good channels of the data; "
+                f"missing: {missing}, marked bad: {bad}. Make the operator for "
+                "this recording's channels."
+            )
+        return [info["ch_names"].index(name) for name in self.ch_names]
+
+    def out_shape(self, n_times, pick_ori):
         """Shape of the solution for ``n_times`` time points."""
-        n_src = len(self.kernel.kernel) // 3
-        return (n_src, 3, n_times) if self.pick_ori == "vector" else (n_src, n_times)
+        if pick_ori == "vector":
+            return (self.n_sources, 3, n_times)
+        return (self.n_sources, n_times)
 
-    def apply(self, data, *, batch_size, device, out=None):
-        """Sensor data (n_channels, n_times) -> sources, reduced by pick_ori.
+    def apply(self, data, *, nave, pick_ori, batch_size, device, out=None):
+        """Sensor data (n_channels, n_times) -> sources, reduced by ``pick_ori``.
 
-        Each batch of time points goes through every stage (init, grid,
-        network, back to sources, pick_ori) before the next, so memory holds
-        only the output at full length. ``out``, when given, receives the
-        solution in place (e.g. a slice of a longer float32 array).
+        Each batch of time points goes through every stage before the next,
+        so memory holds only the output at full length. ``out``, when given,
+        receives the solution in place (e.g. a slice of a float32 array).
         """
         _check_finite(data)
         n_times = data.shape[-1]
         if out is None:
-            out = np.zeros(self.out_shape(n_times))
-        else:
-            out[...] = 0  # time points whose init is all zero stay zero
-        network = _prepare_network(self.model.network, device)
-        for start in range(0, n_times, batch_size):
-            block = slice(start, min(start + batch_size, n_times))
-            init = self.kernel.apply(data[:, block])
-            # Normalise each time point by its largest moment; all-zero ones stay 0.
-            scale = np.abs(init).max(axis=(0, 1))
-            active = np.flatnonzero(scale > 0)
-            if not len(active):
-                continue
-            volume = self.grid.to_volume(init[:, :, active] / scale[active])
-            volume = _run_network(network, volume, device=device)
-            sol = self.grid.to_sources(volume) * scale[active]
-            out[..., start + active] = self._reduce(sol)
+            out = np.empty(self.out_shape(n_times, pick_ori))
+        kernel = self.kernel(nave)
+        network = self.model.inference_network(device)
+        normals = self._normals(pick_ori, device)
+        with torch.inference_mode():
+            for start in range(0, n_times, batch_size):
+                block = slice(start, min(start + batch_size, n_times))
+                init = kernel.apply(data[:, block], device=device)
+                sol = self.model.refine(init, self.grid, network=network)
+                out[..., block] = _reduce(sol, pick_ori, normals).cpu().numpy()
         return out
 
-    def _reduce(self, sol):
-        """Apply pick_ori to vectors (n_sources, 3, n_times)."""
-        if self.pick_ori is None:
-            return np.linalg.norm(sol, axis=1)
-        if self.pick_ori == "normal":
-            return np.einsum("nkt,nk->nt", sol, self.normals)
-        return sol
+    def _normals(self, pick_ori, device):
+        if pick_ori != "normal":
+            return None
+        normals = np.concatenate([get_src_nn(s) for s in self.src])
+        return torch.as_tensor(normals, device=device)
 
-    def make_stc(self, sol, tmin, tstep):
-        """Wrap the solution in the class MNE's apply_inverse would return."""
+    def make_stc(self, sol, tmin, tstep, pick_ori):
+        """Wrap a solution in the class MNE's apply_inverse would return."""
         vertices = [s["vertno"] for s in self.src]
-        n_src = sum(len(v) for v in vertices)
-        return _make_stc(
+        return make_stc(
             sol.reshape(-1, sol.shape[-1]),  # vectors as MNE's kernel rows: 3 each
             vertices,
             src_type=self.src.kind,
             tmin=tmin,
             tstep=tstep,
-            subject=self.src._subject,
-            vector=self.pick_ori == "vector",
+            subject=source_space_subject(self.src),
+            vector=pick_ori == "vector",
             # x/y/z already; MNE rotates vectors by these (keeps float32 data)
-            source_nn=np.tile(np.eye(3, dtype=sol.dtype), (n_src, 1)),
+            source_nn=np.tile(np.eye(3, dtype=sol.dtype), (self.n_sources, 1)),
         )
+
+
+def _reduce(sol, pick_ori, normals):
+    """Apply pick_ori to refined vectors (n_times, n_sources, 3), sources first."""
+    if pick_ori is None:
+        return torch.linalg.vector_norm(sol, dim=2).T
+    if pick_ori == "normal":
+        return torch.einsum("tnk,nk->nt", sol, normals)
+    return sol.permute(1, 2, 0)
 
 
 def _check_finite(data):
@@ -108,23 +189,9 @@ def _check_finite(data):
         )
 
 
-def _pick_eeg(info):
-    """Restrict ``info`` to its good EEG channels (the method is EEG-only)."""
-    eeg = mne.pick_types(info, meg=False, eeg=True, exclude="bads")
-    if len(eeg) == 0:
-        raise ValueError(
-            "No good EEG channels found in the data; 3D-PIUNet is an EEG method "
-            f"(channel types present: {sorted(set(info.get_channel_types()))})"
-        )
-    n_meg = len(mne.pick_types(info, meg=True, exclude=()))
-    if n_meg:
-        logger.info(f"    Ignoring {n_meg} MEG channel(s): the method is EEG-only")
-    return mne.pick_info(info, eeg)
-
-
 def _match_forward(forward, info, bads):
     """Return ``forward`` restricted to the channels of ``info``, in order."""
-    _validate_type(forward, mne.Forward, "forward")
+    validate_type(forward, mne.Forward, "forward")
     if is_fixed_orient(forward):
         raise ValueError(
             "The forward solution has fixed source orientations; 3D-PIUNet needs "
@@ -165,85 +232,143 @@ def _match_forward(forward, info, bads):
     return forward
 
 
-def _prepare_operator(inst, forward, model, noise_cov, lambda2, init, pick_ori, nave):
-    """Check all inputs and build the operator for one recording."""
-    _check_option("init", init, INIT_METHODS)
-    _check_option("pick_ori", pick_ori, _PICK_ORI)
-    _validate_type(lambda2, "numeric", "lambda2")
-    _validate_type(noise_cov, (None, mne.Covariance), "noise_cov")
-    model = _check_model(model)
-    info = _pick_eeg(inst.info)
-    _check_reference(inst, info["ch_names"])
-    forward = _match_forward(forward, info, inst.info["bads"])
-    _check_src_normal(pick_ori, forward["src"])
+@verbose
+@fill_doc
+def make_piunet_operator(
+    info,
+    forward,
+    noise_cov=None,
+    *,
+    model=None,
+    lambda2=_DEFAULT_LAMBDA2,
+    init="eLORETA",
+    verbose=None,
+):
+    """Assemble the 3D-PIUNet operator for a recording setup.
+
+    The counterpart of :func:`mne.minimum_norm.make_inverse_operator`: it
+    checks the channels against the forward, computes MNE's free-orientation
+    inverse operator for the physics init and places the model's grid around
+    the sources, once, for every data set of these channels.
+
+    Parameters
+    ----------
+    info : instance of Info
+        Measurement info of the data (EEG channels with an average reference
+        projector; other channel types are ignored, bad channels left out).
+    %(forward)s
+    %(noise_cov)s
+    %(model)s
+    %(lambda2)s
+    %(init)s
+    %(verbose)s
+
+    Returns
+    -------
+    operator : PIUNetOperator
+        The operator.
+
+    See Also
+    --------
+    apply_piunet, apply_piunet_epochs, apply_piunet_raw
+    """
+    validate_type(info, mne.Info, "info")
+    check_option("init", init, INIT_METHODS)
+    lambda2 = check_lambda2(lambda2)
+    validate_type(noise_cov, (None, mne.Covariance), "noise_cov")
+    model = check_model(model)
+    eeg_info = pick_good_eeg(info)
+    # MNE's check reads inst.info: an average reference projector, no custom ref
+    check_reference(SimpleNamespace(info=info), eeg_info["ch_names"])
+    forward = _match_forward(forward, eeg_info, info["bads"])
     grid = VoxelGrid.from_forward(model.grid, forward)
-    if (init, float(lambda2)) != (model.init, model.lambda2):
+    _check_montage(model, forward["info"])
+    if (init, lambda2) != (model.init, model.lambda2):
         logger.info(
             f"    Note: the model was trained with init={model.init}, "
             f"lambda2={model.lambda2:.4g}; using init={init}, lambda2={lambda2:.4g}"
         )
-    logger.info(f"    Computing the {init} kernel (lambda2={lambda2:.4g})...")
-    kernel = make_init_kernel(
-        info, forward, noise_cov, lambda2=lambda2, method=init, nave=nave
+    inverse = make_free_inverse(eeg_info, forward, noise_cov)
+    return PIUNetOperator(
+        inverse,
+        forward["src"],
+        model,
+        grid,
+        init=init,
+        lambda2=lambda2,
+        noise_cov=noise_cov,
     )
-    normals = None
-    if pick_ori == "normal":
-        normals = np.concatenate([_get_src_nn(s) for s in forward["src"]])
-    return _Operator(kernel, grid, model, forward["src"], pick_ori, normals)
 
 
-def _check_run_args(batch_size, device, *, cpu_batch_size=8):
-    device = _get_device(device)
+def _check_montage(model, info, min_coverage=0.7):
+    """Warn when the electrodes cover little of the model's training montage."""
+    trained = model.info.get("head_model", {}).get("ch_dirs")
+    if trained is None:  # a model card without electrode positions
+        return
+    coverage = montage_coverage(electrode_directions(info), np.array(trained))
+    if coverage < min_coverage:
+        warn(
+            f"The data's {len(info['ch_names'])} electrodes are near only "
+            f"{coverage:.0%} of the {len(trained)} the model was trained with: "
+            "expect lower accuracy. The 'robust' model (model=\"robust\") was "
+            "trained on random electrode subsets; fine-tuning on your own forward "
+            "(mne_piunet.training.train_model(forward, pretrained=model)) adapts "
+            "a model to your montage."
+        )
+
+
+def _get_operator(inst, forward, model, noise_cov, lambda2, init):
+    """Return the operator passed in, or one made for ``inst`` from a forward."""
+    if not isinstance(forward, PIUNetOperator):
+        return make_piunet_operator(
+            inst.info, forward, noise_cov, model=model, lambda2=lambda2, init=init
+        )
+    op = forward
+    conflicts = [
+        name
+        for name, value, expected in (
+            ("model", model, None),
+            ("noise_cov", noise_cov, None),
+            ("lambda2", lambda2, op.lambda2),
+            ("init", init, op.init),
+        )
+        if value is not expected and value != expected
+    ]
+    if conflicts:
+        raise ValueError(
+            f"With an operator, {', '.join(conflicts)} come from the operator "
+            f"({op!r}); leave them at their defaults or make a new operator"
+        )
+    return op
+
+
+def _check_data(inst, op):
+    """Return the operator's channels in ``inst``, after MNE's reference check."""
+    picks = op.picks(inst.info)
+    check_reference(inst, op.ch_names)
+    return picks
+
+
+def _check_run_args(pick_ori, batch_size, device, *, cpu_batch_size=8):
+    check_option("pick_ori", pick_ori, _PICK_ORI)
+    device = get_device(device)
     if batch_size is None:
         batch_size = 128 if device.type == "cuda" else cpu_batch_size
-    batch_size = _ensure_int(batch_size, "batch_size")
+    batch_size = ensure_int(batch_size, "batch_size")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     return batch_size, device
 
 
-_DOC_COMMON = """forward : instance of Forward
-        EEG forward solution with free source orientation, computed for the
-        channels of the data (bad channels may be absent).
-    model : PIUNet | path-like | str | None
-        The trained model, its file, or the name of a registered pretrained
-        model (:func:`mne_piunet.datasets.fetch_model`); ``None`` uses the
-        ``"default"`` model that ships with the package (trained on the
-        fsaverage template, 7 mm volume grid, 61-channel easycap-M10 montage,
-        eLORETA init).
-    noise_cov : instance of Covariance | None
-        Noise covariance of the physics init; ``None`` uses an ad-hoc diagonal
-        covariance (:func:`mne.make_ad_hoc_cov`).
-    lambda2 : float
-        Regularisation of the physics init, as in
-        :func:`mne.minimum_norm.apply_inverse`.
-    init : "eLORETA" | "sLORETA" | "MNE" | "dSPM"
-        The linear inverse used as physics init (the paper uses eLORETA).
-    pick_ori : None | "normal" | "vector"
-        ``None``: the norm of the refined dipole moment per source;
-        ``"normal"``: its component along the cortical normal (surface source
-        spaces only); ``"vector"``: all three components.
-    batch_size : int | None
-        Time points per network call; ``None`` chooses 8 on CPU and 128 on
-        CUDA.
-    device : str | torch.device | None
-        Where the network runs; ``None`` uses CUDA when available."""
-
-
-def _fill(func):
-    func.__doc__ = func.__doc__.replace("%(piunet_common)s", _DOC_COMMON)
-    return func
-
-
 @verbose
-@_fill
+@fill_doc
 def apply_piunet(
     evoked,
     forward,
     model=None,
     noise_cov=None,
     *,
-    lambda2=1.0 / 9.0,
+    lambda2=_DEFAULT_LAMBDA2,
     init="eLORETA",
     pick_ori=None,
     batch_size=None,
@@ -254,13 +379,20 @@ def apply_piunet(
 
     A linear inverse (eLORETA by default) of the forward model gives a first
     estimate, which the network refines on a voxel grid, time point by time
-    point.
+    point (3D-PIUNet [1]_).
 
     Parameters
     ----------
     evoked : instance of Evoked
         EEG data with an average reference projector.
-    %(piunet_common)s
+    %(forward_or_operator)s
+    %(model)s
+    %(noise_cov)s
+    %(lambda2)s
+    %(init)s
+    %(pick_ori)s
+    %(batch_size)s
+    %(device)s
     %(verbose)s
 
     Returns
@@ -268,28 +400,42 @@ def apply_piunet(
     stc : SourceEstimate | VectorSourceEstimate | VolSourceEstimate | VolVectorSourceEstimate
         The class :func:`mne.minimum_norm.apply_inverse` returns for this
         source space and ``pick_ori``.
+
+    See Also
+    --------
+    make_piunet_operator, apply_piunet_epochs, apply_piunet_raw,
+    mne.minimum_norm.apply_inverse
+
+    References
+    ----------
+    %(ref_morik)s
     """  # noqa: E501
-    _validate_type(evoked, mne.Evoked, "evoked")
-    op = _prepare_operator(
-        evoked, forward, model, noise_cov, lambda2, init, pick_ori, evoked.nave
-    )
-    batch_size, device = _check_run_args(batch_size, device)
+    validate_type(evoked, mne.Evoked, "evoked")
+    batch_size, device = _check_run_args(pick_ori, batch_size, device)
+    op = _get_operator(evoked, forward, model, noise_cov, lambda2, init)
+    check_src_normal(pick_ori, op.src)
+    picks = _check_data(evoked, op)
     logger.info(f'Applying 3D-PIUNet to "{evoked.comment}" on {device}...')
-    data = evoked.data[op.picks(evoked.ch_names)]
-    sol = op.apply(data, batch_size=batch_size, device=device)
+    sol = op.apply(
+        evoked.data[picks],
+        nave=evoked.nave,
+        pick_ori=pick_ori,
+        batch_size=batch_size,
+        device=device,
+    )
     logger.info("[done]")
-    return op.make_stc(sol, evoked.times[0], 1.0 / evoked.info["sfreq"])
+    return op.make_stc(sol, evoked.times[0], 1.0 / evoked.info["sfreq"], pick_ori)
 
 
 @verbose
-@_fill
+@fill_doc
 def apply_piunet_epochs(
     epochs,
     forward,
     model=None,
     noise_cov=None,
     *,
-    lambda2=1.0 / 9.0,
+    lambda2=_DEFAULT_LAMBDA2,
     init="eLORETA",
     pick_ori=None,
     batch_size=None,
@@ -303,7 +449,14 @@ def apply_piunet_epochs(
     ----------
     epochs : instance of Epochs
         EEG epochs with an average reference projector.
-    %(piunet_common)s
+    %(forward_or_operator)s
+    %(model)s
+    %(noise_cov)s
+    %(lambda2)s
+    %(init)s
+    %(pick_ori)s
+    %(batch_size)s
+    %(device)s
     return_generator : bool
         Return a generator that yields one source estimate per epoch instead
         of a list (saves memory).
@@ -314,34 +467,39 @@ def apply_piunet_epochs(
     stcs : list | generator of source estimates
         One source estimate per epoch, of the class
         :func:`mne.minimum_norm.apply_inverse_epochs` returns.
+
+    See Also
+    --------
+    make_piunet_operator, apply_piunet, mne.minimum_norm.apply_inverse_epochs
     """
-    _validate_type(epochs, mne.BaseEpochs, "epochs")
-    op = _prepare_operator(
-        epochs, forward, model, noise_cov, lambda2, init, pick_ori, 1
-    )
-    batch_size, device = _check_run_args(batch_size, device)
-    gen = _epochs_gen(epochs, op, batch_size, device)
+    validate_type(epochs, mne.BaseEpochs, "epochs")
+    batch_size, device = _check_run_args(pick_ori, batch_size, device)
+    op = _get_operator(epochs, forward, model, noise_cov, lambda2, init)
+    check_src_normal(pick_ori, op.src)
+    picks = _check_data(epochs, op)
+    gen = _epochs_gen(epochs, picks, op, pick_ori, batch_size, device)
     return gen if return_generator else list(gen)
 
 
-def _epochs_gen(epochs, op, batch_size, device):
-    picks = op.picks(epochs.ch_names)
+def _epochs_gen(epochs, picks, op, pick_ori, batch_size, device):
     tstep = 1.0 / epochs.info["sfreq"]
     for k, data in enumerate(epochs):
         logger.info(f"Processing epoch : {k + 1}")
-        sol = op.apply(data[picks], batch_size=batch_size, device=device)
-        yield op.make_stc(sol, epochs.times[0], tstep)
+        sol = op.apply(
+            data[picks], nave=1, pick_ori=pick_ori, batch_size=batch_size, device=device
+        )
+        yield op.make_stc(sol, epochs.times[0], tstep, pick_ori)
 
 
 @verbose
-@_fill
+@fill_doc
 def apply_piunet_raw(
     raw,
     forward,
     model=None,
     noise_cov=None,
     *,
-    lambda2=1.0 / 9.0,
+    lambda2=_DEFAULT_LAMBDA2,
     init="eLORETA",
     pick_ori=None,
     start=None,
@@ -357,7 +515,12 @@ def apply_piunet_raw(
     ----------
     raw : instance of Raw
         EEG data with an average reference projector.
-    %(piunet_common)s
+    %(forward_or_operator)s
+    %(model)s
+    %(noise_cov)s
+    %(lambda2)s
+    %(init)s
+    %(pick_ori)s
     start : int | None
         First sample to process (default: the first).
     stop : int | None
@@ -365,8 +528,11 @@ def apply_piunet_raw(
     buffer_size : int
         Samples processed at once. Unlike in
         :func:`mne.minimum_norm.apply_inverse_raw`, ``None`` is not allowed:
-        chunking is what bounds memory here. (``batch_size=None`` chooses 4
-        on CPU here, half of what the other functions choose, for memory.)
+        chunking is what bounds memory here.
+    batch_size : int | None
+        Time points per network call; ``None`` chooses 4 on CPU (half of
+        what the other functions choose, for memory) and 128 on CUDA.
+    %(device)s
     %(verbose)s
 
     Returns
@@ -374,31 +540,38 @@ def apply_piunet_raw(
     stc : SourceEstimate | VectorSourceEstimate | VolSourceEstimate | VolVectorSourceEstimate
         The source estimate of the processed samples. Its data are float32
         (the network's precision), which halves the memory of long recordings.
+
+    See Also
+    --------
+    make_piunet_operator, apply_piunet, mne.minimum_norm.apply_inverse_raw
     """  # noqa: E501
-    _validate_type(raw, mne.io.BaseRaw, "raw")
-    buffer_size = _ensure_int(buffer_size, "buffer_size")
+    validate_type(raw, mne.io.BaseRaw, "raw")
+    buffer_size = ensure_int(buffer_size, "buffer_size")
     if buffer_size < 1:
         raise ValueError(f"buffer_size must be at least 1, got {buffer_size}")
-    op = _prepare_operator(raw, forward, model, noise_cov, lambda2, init, pick_ori, 1)
-    # Half the CPU batch of apply_piunet: ~50 MB less peak memory, ~15 % slower network.
-    batch_size, device = _check_run_args(batch_size, device, cpu_batch_size=4)
-    start = 0 if start is None else _ensure_int(start, "start")
-    stop = raw.n_times if stop is None else _ensure_int(stop, "stop")
+    # Half the CPU batch of apply_piunet: ~50 MB less peak memory, ~15 % slower.
+    batch_size, device = _check_run_args(pick_ori, batch_size, device, cpu_batch_size=4)
+    start = 0 if start is None else ensure_int(start, "start")
+    stop = raw.n_times if stop is None else ensure_int(stop, "stop")
     if not 0 <= start < stop <= raw.n_times:
         raise ValueError(
             f"Need 0 <= start < stop <= {raw.n_times}, got start={start}, stop={stop}"
         )
-    picks = op.picks(raw.ch_names)
-    sol = np.empty(op.out_shape(stop - start), dtype=np.float32)
+    op = _get_operator(raw, forward, model, noise_cov, lambda2, init)
+    check_src_normal(pick_ori, op.src)
+    picks = _check_data(raw, op)
+    sol = np.empty(op.out_shape(stop - start, pick_ori), dtype=np.float32)
     chunks = range(start, stop, buffer_size)
     logger.info(f"Applying 3D-PIUNet to {stop - start} samples on {device}...")
     for first in ProgressBar(chunks, mesg="Raw chunks"):
         last = min(first + buffer_size, stop)
         op.apply(
             raw[picks, first:last][0],
+            nave=1,
+            pick_ori=pick_ori,
             batch_size=batch_size,
             device=device,
             out=sol[..., first - start : last - start],
         )
     tmin = raw.times[start]  # as apply_inverse_raw: relative to the first sample
-    return op.make_stc(sol, tmin, 1.0 / raw.info["sfreq"])
+    return op.make_stc(sol, tmin, 1.0 / raw.info["sfreq"], pick_ori)

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import mne
 import numpy as np
-from mne.utils import ProgressBar, _check_option, verbose
+from mne.utils import ProgressBar, verbose
 
 from . import metrics
+from ._eeg import average_reference, forward_eeg_info
 from ._grid import forward_source_positions
 from ._inverse import apply_piunet
+from ._mne_private import check_option
 from .simulation import SimulationConfig, SourceSimulator, torch_generator
-from .training import _eeg_info_with_avg_ref
 
 LINEAR_METHODS = ("eLORETA", "sLORETA", "dSPM", "MNE")
 SNAPSHOT_METHODS = ("LCMV", "MxNE", "gamma-MAP")  # fitted to one sample at a time
@@ -112,9 +113,9 @@ def run_benchmark(forward, model, config=None, *, verbose=None):
     """
     config = BenchmarkConfig() if config is None else config
     for method in config.methods:
-        _check_option("method", method, METHODS)
+        check_option("method", method, METHODS)
     positions = forward_source_positions(forward)
-    info = _eeg_info_with_avg_ref(forward)
+    info = forward_eeg_info(forward)
     rng = np.random.default_rng(config.seed)
     cells = [(s, k) for k in config.n_sources for s in config.snr_db]
     records = []
@@ -151,8 +152,7 @@ def run_benchmark(forward, model, config=None, *, verbose=None):
 def _noise_variances(forward, info, sources, snr_db):
     """Per-sample sensor noise variance implied by the clean signal and the SNR."""
     gain = forward["sol"]["data"]
-    proj = mne._fiff.proj.make_projector(info["projs"], info["ch_names"])[0]
-    clean = proj @ gain @ sources.reshape(len(sources), -1).T  # (n_ch, n_samples)
+    clean = average_reference(gain @ sources.reshape(len(sources), -1).T)
     return (clean**2).mean(axis=0) / 10 ** (snr_db / 10)
 
 

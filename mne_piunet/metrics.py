@@ -7,10 +7,11 @@ points' positions in metres. Distances are returned in millimetres.
 """
 
 import numpy as np
-from mne.source_estimate import _BaseSourceEstimate
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 from scipy.stats import rankdata
+
+from ._mne_private import BaseSourceEstimate
 
 
 def amplitude(values):
@@ -34,7 +35,7 @@ def amplitude(values):
 
 def _as_array(values):
     """Source estimates give their first time point; arrays pass through."""
-    if isinstance(values, _BaseSourceEstimate):
+    if isinstance(values, BaseSourceEstimate):
         values = values.data[..., 0]
     return np.asarray(values, dtype=float)
 

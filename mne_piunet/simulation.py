@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from mne.utils import _validate_type
 
+from ._eeg import add_average_reference_projector, average_reference
 from ._grid import forward_source_positions
+from ._mne_private import source_space_subject, validate_type
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,11 @@ class SourceSimulator:
 
     def __init__(self, forward, config=None, *, device="cpu"):
         config = SimulationConfig() if config is None else config
-        _validate_type(config, SimulationConfig, "config")
+        validate_type(config, SimulationConfig, "config")
         self.config = config
         self.device = torch.device(device)
         gain = forward["sol"]["data"]
-        gain = gain - gain.mean(axis=0)  # average reference
+        gain = average_reference(gain)
         self.leadfield = torch.as_tensor(gain, dtype=torch.float32, device=self.device)
         self.positions = torch.as_tensor(
             forward_source_positions(forward), dtype=torch.float32, device=self.device
@@ -173,7 +174,7 @@ class SourceSimulator:
 
     def _noise(self, signal, snr_db, generator):
         noise = torch.randn(signal.shape, generator=generator, device=self.device)
-        noise = noise - noise.mean(dim=1, keepdim=True)  # average reference
+        noise = average_reference(noise, axis=1)
         p_signal = signal.pow(2).mean(dim=1, keepdim=True)
         p_noise = noise.pow(2).mean(dim=1, keepdim=True)
         gain = torch.sqrt(p_signal / p_noise / 10 ** (snr_db[:, None] / 10))
@@ -357,11 +358,10 @@ def simulate_evoked(
     else:
         maps, orient = _blob_maps(forward, n_sources, config, rng)
         moments = np.einsum("kn,kc,kt->nct", maps, orient, waves)
-    info = _with_average_reference(info)
-    data = _project(info, forward["sol"]["data"] @ moments.reshape(-1, len(times)))
+    info = add_average_reference_projector(info)
+    data = average_reference(forward["sol"]["data"] @ moments.reshape(-1, len(times)))
     if snr_db is not None:
-        noise = rng.standard_normal(data.shape)
-        noise = _project(info, noise)
+        noise = average_reference(rng.standard_normal(data.shape))
         scale = np.sqrt((data**2).mean() / (noise**2).mean() / 10 ** (snr_db / 10))
         data = data + scale * noise
     evoked = EvokedArray(data, info, tmin=times[0], nave=1)
@@ -452,23 +452,6 @@ def grow_patch(hemi_src, seed, area):
     return order[:n_in]
 
 
-def _with_average_reference(info):
-    from mne._fiff.proj import make_eeg_average_ref_proj
-
-    if any(p["desc"] == "Average EEG reference" for p in info["projs"]):
-        return info
-    info = info.copy()
-    info["projs"].append(make_eeg_average_ref_proj(info, activate=False, verbose=False))
-    return info
-
-
-def _project(info, data):
-    from mne._fiff.proj import make_projector
-
-    proj = make_projector(info["projs"], info["ch_names"])[0]
-    return proj @ data
-
-
 def _true_stc(forward, moments, times, *, surface):
     from mne import SourceEstimate, VolVectorSourceEstimate
 
@@ -477,7 +460,9 @@ def _true_stc(forward, moments, times, *, surface):
     if surface:
         normals = np.concatenate([s["nn"][s["vertno"]] for s in forward["src"]])
         data = np.einsum("nct,nc->nt", moments, normals)
-        return SourceEstimate(data, vertices, times[0], tstep, forward["src"]._subject)
+        return SourceEstimate(
+            data, vertices, times[0], tstep, source_space_subject(forward["src"])
+        )
     return VolVectorSourceEstimate(
-        moments, vertices, times[0], tstep, forward["src"]._subject
+        moments, vertices, times[0], tstep, source_space_subject(forward["src"])
     )

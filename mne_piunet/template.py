@@ -16,10 +16,11 @@ from pathlib import Path
 
 import mne
 import numpy as np
-from mne.utils import _validate_type, get_config, logger, verbose
+from mne.utils import get_config, logger, verbose
 from scipy.spatial import cKDTree
 
 from ._io import data_dir, read_cached, write_cached
+from ._mne_private import get_solids, ico_downsample, surfaces_to_bem, validate_type
 
 _TEMPLATE_VERSION = 1  # bump when the construction changes: invalidates caches
 CONDUCTIVITY = (0.3, 0.006, 0.3)
@@ -92,9 +93,7 @@ def make_outer_skull(inner_skull, scalp, *, skull_thickness=0.007, scalp_gap=0.0
 
 def _outside(points, surf):
     """Points not enclosed exactly once by ``surf`` (outside or in a fold)."""
-    from mne.surface import _get_solids
-
-    solid = _get_solids(surf["rr"][surf["tris"]], points) / (2 * np.pi)
+    solid = get_solids(surf["rr"][surf["tris"]], points) / (2 * np.pi)
     return np.abs(solid - 1.0) > 1e-5
 
 
@@ -148,7 +147,7 @@ def make_approx_bem(
         mne.io.constants.FIFF.FIFFV_BEM_SURF_ID_SKULL,
         mne.io.constants.FIFF.FIFFV_BEM_SURF_ID_HEAD,
     ]
-    surfs = mne.bem._surfaces_to_bem(surfs, ids, list(conductivity))
+    surfs = surfaces_to_bem(surfs, ids, list(conductivity))
     return mne.make_bem_solution(surfs, verbose=False)
 
 
@@ -165,7 +164,7 @@ def _template_bem(conductivity, real_bem):
     inner = mne.read_bem_surfaces(
         fs_dir / "fsaverage-inner_skull-bem.fif", verbose=False
     )[0]
-    inner = mne.bem._ico_downsample(inner, 4)
+    inner = ico_downsample(inner, 4)
     scalp = mne.read_bem_surfaces(fs_dir / "fsaverage-head.fif", verbose=False)[0]
     logger.info("    Building the approximated 3-layer fsaverage BEM (once)...")
     bem = make_approx_bem(inner, scalp, conductivity=conductivity)
@@ -192,7 +191,7 @@ def make_template_info(montage="easycap-M10", sfreq=250.0):
 
 
 def _montage_info(montage, sfreq=250.0):
-    _validate_type(montage, (str, mne.channels.DigMontage), "montage")
+    validate_type(montage, (str, mne.channels.DigMontage), "montage")
     if isinstance(montage, str):
         montage = mne.channels.make_standard_montage(montage)
     ch_names = montage.ch_names

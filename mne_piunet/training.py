@@ -11,14 +11,15 @@ from pathlib import Path
 import mne
 import numpy as np
 import torch
-from mne._fiff.proj import make_eeg_average_ref_proj
-from mne.utils import ProgressBar, _validate_type, logger, use_log_level, verbose
+from mne.utils import ProgressBar, logger, use_log_level, verbose
 
+from ._eeg import average_reference, electrode_directions, forward_eeg_info
 from ._grid import GridSpec, VoxelGrid, forward_source_positions
 from ._io import atomic_path
-from ._model import PIUNet, _check_model, _get_device
+from ._mne_private import source_space_subject, validate_type
+from ._model import PIUNet, check_model, get_device
 from ._network import UNet3D, UNetConfig
-from ._physics import make_init_kernel
+from ._physics import kernel_from_inverse, make_free_inverse, make_init_kernel
 from .simulation import SimulationConfig, SourceSimulator
 
 _CKPT = "checkpoint.pt"
@@ -152,73 +153,61 @@ def grid_for_forward(forward, spacing, factor, margin=1):
 
 
 class _Problem:
-    """Simulator + init kernel + grid maps as torch operations on one device."""
+    """Simulator, init kernels and the placed grid, as torch operations on a device."""
 
     def __init__(self, forward, config, noise_cov, device):
-        info = _eeg_info_with_avg_ref(forward)
-        kernel = make_init_kernel(
-            info, forward, noise_cov, lambda2=config.lambda2, method=config.init
+        inverse = make_free_inverse(forward_eeg_info(forward), forward, noise_cov)
+        self.kernel = kernel_from_inverse(
+            inverse, lambda2=config.lambda2, method=config.init
         )
-        if kernel.ch_names != forward["info"]["ch_names"]:
+        if self.kernel.ch_names != forward["info"]["ch_names"]:
             raise RuntimeError("Kernel channels differ from the forward's")
-        self.kernel = torch.tensor(kernel.kernel, dtype=torch.float32, device=device)
         self.kernel_pool = (
             _kernel_pool(forward, config, noise_cov, device)
             if config.augments_init
             else []
         )
-        spec = (
-            GridSpec(config.grid_shape, config.spacing)
-            if config.grid_shape
-            else (
-                grid_for_forward(
-                    forward, config.spacing, config.network.size_factor, config.margin
-                )
+        if config.grid_shape:
+            self.spec = GridSpec(config.grid_shape, config.spacing)
+        else:
+            self.spec = grid_for_forward(
+                forward, config.spacing, config.network.size_factor, config.margin
             )
-        )
-        self.spec = spec
-        grid = VoxelGrid.from_forward(spec, forward)
-        self.splat = _to_torch_sparse(grid._splat, device)
-        self.gather = _to_torch_sparse(grid._gather, device)
+        self.grid = VoxelGrid.from_forward(self.spec, forward)
         self.sim = SourceSimulator(forward, config.simulation, device=device)
         self.device = device
 
     def make_batch(self, n, generator, *, augment=False):
-        """Network input volumes and target source fields for ``n`` samples.
+        """Physics inits and normalised true source fields for ``n`` samples.
 
         With ``augment``, one random (electrode subset, lambda2) kernel of the
         pool makes the init of the whole batch.
         """
         batch = self.sim.sample(n, generator)
-        sensors, kernel = batch.sensors, self.kernel
+        rows, kernel = None, self.kernel
         if augment and self.kernel_pool:
             pick = torch.randint(
                 len(self.kernel_pool), (1,), generator=generator, device=self.device
             )
-            channels, kernel = self.kernel_pool[int(pick)]
-            sensors = sensors[:, channels]
-            sensors = sensors - sensors.mean(dim=1, keepdim=True)
-        j0 = (sensors @ kernel.T).reshape(n, -1, 3)
-        target = batch.sources / _max_abs(batch.sources)
-        return self.to_volume(j0 / _max_abs(j0)), target
+            rows, kernel = self.kernel_pool[int(pick)]
+        init = self.init_from_sensors(batch.sensors, kernel, rows)
+        return init, batch.sources / _max_abs(batch.sources)
 
-    def to_volume(self, sources):
-        n, n_pts, _ = sources.shape
-        flat = sources.permute(1, 0, 2).reshape(n_pts, n * 3)
-        vol = torch.sparse.mm(self.splat, flat).reshape(-1, n, 3).permute(1, 2, 0)
-        return vol.reshape(n, 3, *self.spec.shape)
+    def init_from_sensors(self, sensors, kernel=None, rows=None):
+        """Physics init (n, n_sources, 3) of sensor data (n, n_channels).
 
-    def to_sources(self, volume):
-        n = volume.shape[0]
-        flat = volume.reshape(n * 3, -1).T
-        out = torch.sparse.mm(self.gather, flat)  # (n_pts, n * 3)
-        return out.reshape(-1, n, 3).permute(1, 0, 2)
+        ``rows`` keeps a subset of the channels, average-referenced anew.
+        """
+        kernel = self.kernel if kernel is None else kernel
+        if rows is not None:
+            sensors = average_reference(sensors[:, rows], axis=1)
+        return kernel.apply(sensors.T, device=self.device, dtype=torch.float32)
 
 
 def _kernel_pool(forward, config, noise_cov, device):
     """Init kernels for random electrode subsets and lambda2 values (seeded).
 
-    Returns a list of (channel indices into the forward's rows, kernel).
+    Returns a list of (channel indices into the forward's rows, InitKernel).
     """
     names = forward["info"]["ch_names"]
     lo, hi = config.n_channels or (len(names), len(names))
@@ -237,7 +226,7 @@ def _kernel_pool(forward, config, noise_cov, device):
         )
         with use_log_level("warning"):  # the same messages n_kernels times
             kernel = make_init_kernel(
-                _eeg_info_with_avg_ref(sub),
+                forward_eeg_info(sub),
                 sub,
                 noise_cov,
                 lambda2=lambda2,
@@ -246,9 +235,7 @@ def _kernel_pool(forward, config, noise_cov, device):
         rows = torch.as_tensor(
             [names.index(ch) for ch in kernel.ch_names], device=device
         )
-        pool.append(
-            (rows, torch.tensor(kernel.kernel, dtype=torch.float32, device=device))
-        )
+        pool.append((rows, kernel))
     return pool
 
 
@@ -256,27 +243,10 @@ def _max_abs(x):
     return x.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-30)
 
 
-def _to_torch_sparse(mat, device):
-    mat = mat.tocoo()
-    idx = torch.as_tensor(np.vstack([mat.row, mat.col]), dtype=torch.long)
-    val = torch.as_tensor(mat.data, dtype=torch.float32)
-    sp = torch.sparse_coo_tensor(idx, val, mat.shape, check_invariants=True)
-    return sp.coalesce().to(device)
-
-
-def _eeg_info_with_avg_ref(forward, sfreq=1000.0):
-    """Make an average-referenced measurement info for the forward's channels."""
-    fwd_info = forward["info"]
-    info = mne.create_info(fwd_info["ch_names"], sfreq, "eeg")
-    with info._unlock():
-        for ch, fwd_ch in zip(info["chs"], fwd_info["chs"], strict=True):
-            ch["loc"] = fwd_ch["loc"].copy()
-        info["projs"] = [make_eeg_average_ref_proj(info, activate=True, verbose=False)]
-    return info
-
-
-def _l1(network, problem, volumes, targets):
-    return (problem.to_sources(network(volumes)) - targets).abs().mean()
+def _l1(model, grid, init, target, network=None):
+    """L1 loss of the refined, normalised output (the refine rule of inference)."""
+    out = model.refine(init, grid, network=network, rescale=False)
+    return (out - target).abs().mean()
 
 
 @verbose
@@ -339,12 +309,12 @@ def train_model(
         ``model.info["training"]``.
     """
     config = TrainConfig() if config is None else config
-    _validate_type(config, TrainConfig, "config")
-    _validate_type(forward, mne.Forward, "forward")
+    validate_type(config, TrainConfig, "config")
+    validate_type(forward, mne.Forward, "forward")
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs a checkpoint_dir")
     rank, world = _init_distributed(device)
-    device = _get_device(device)
+    device = get_device(device)
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     torch.manual_seed(config.seed)
@@ -385,16 +355,23 @@ class _Run:
     problem: _Problem
     network: torch.nn.Module  # the bare network: checkpoints and validation
     step_model: torch.nn.Module  # what a step calls: DDP's wrapper or network
+    model: PIUNet  # the network with its grid: the refine rule
     opt: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.ReduceLROnPlateau
     gen: torch.Generator
-    val_vol: torch.Tensor
+    val_init: torch.Tensor
     val_target: torch.Tensor
     init_loss: float
     ckpt: Path | None = None  # None: this process writes nothing
     state: dict = field(
         default_factory=lambda: dict(
-            step=0, best=float("inf"), bad=0, samples=0, wall=0.0, best_state=None
+            step=0,
+            best=float("inf"),
+            bad=0,
+            samples=0,
+            wall=0.0,
+            best_state=None,
+            history=[],  # [step, validation L1] of every validation
         )
     )
 
@@ -415,19 +392,22 @@ def _start_run(problem, config, pretrained, rank, world):
         opt, factor=0.5, patience=config.patience
     )
     val_gen = torch.Generator(device=device).manual_seed(config.seed + 10_000)
-    val_vol, val_target = problem.make_batch(config.val_samples, val_gen)
+    val_init, val_target = problem.make_batch(config.val_samples, val_gen)
+    model = PIUNet(network, problem.spec)
     with torch.no_grad():  # the init alone: what the network must beat
-        init_loss = float((problem.to_sources(val_vol) - val_target).abs().mean())
+        identity = torch.nn.Identity()
+        init_loss = float(_l1(model, problem.grid, val_init, val_target, identity))
     gen = torch.Generator(device=device).manual_seed(config.seed + rank)
     return _Run(
         config,
         problem,
         network,
         step_model,
+        model,
         opt,
         sched,
         gen,
-        val_vol,
+        val_init,
         val_target,
         init_loss,
     )
@@ -445,12 +425,38 @@ def _training_card(run, hardware, world):
         val_l1_init=run.init_loss,
         # an all-zero map: the floor any useful model must beat (sparse truth)
         val_l1_zero=float(run.val_target.abs().mean()),
+        log=log_summary(state["history"]),
     )
+
+
+def log_summary(history, n_points=12):
+    """Thin a run's ``[step, validation L1]`` history to about ``n_points`` rows.
+
+    Parameters
+    ----------
+    history : list of [int, float]
+        Every validation of the run.
+    n_points : int
+        How many rows to keep (first and last included).
+
+    Returns
+    -------
+    log : list of [int, float]
+        The kept rows, L1 rounded to 4 decimals: the model card's learning
+        curve.
+    """
+    if len(history) <= n_points:
+        keep = range(len(history))
+    else:
+        keep = sorted(
+            {round(k * (len(history) - 1) / (n_points - 1)) for k in range(n_points)}
+        )
+    return [[int(history[k][0]), round(float(history[k][1]), 4)] for k in keep]
 
 
 def _load_pretrained(pretrained, config, spec):
     """Read a model to fine-tune and check that it fits ``config`` and ``spec``."""
-    model = _check_model(pretrained)
+    model = check_model(pretrained)
     if model.config != config.network:
         raise ValueError(
             f"The pretrained network ({model.config}) differs from "
@@ -476,8 +482,8 @@ def _train_loop(run, deadline):
     t0 = time.time()
     while state["step"] < config.n_steps:
         run.step_model.train()
-        vol, target = run.problem.make_batch(config.batch_size, run.gen, augment=True)
-        loss = _l1(run.step_model, run.problem, vol, target)
+        init, target = run.problem.make_batch(config.batch_size, run.gen, augment=True)
+        loss = _l1(run.model, run.problem.grid, init, target, run.step_model)
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
         run.opt.step()
@@ -511,12 +517,13 @@ def _validate(run):
     state = run.state
     run.network.eval()
     with torch.no_grad():
-        chunks = zip(run.val_vol.split(32), run.val_target.split(32), strict=True)
+        chunks = zip(run.val_init.split(32), run.val_target.split(32), strict=True)
         val = sum(
-            float(_l1(run.network, run.problem, vol, target)) * len(vol)
-            for vol, target in chunks
-        ) / len(run.val_vol)
+            float(_l1(run.model, run.problem.grid, init, target)) * len(init)
+            for init, target in chunks
+        ) / len(run.val_init)
     run.sched.step(val)
+    state.setdefault("history", []).append([state["step"], val])
     if val < state["best"]:
         state["best"], state["bad"] = val, 0
         state["best_state"] = {
@@ -586,11 +593,13 @@ def _init_distributed(device):
 
 def _describe_forward(forward):
     return dict(
-        subject=forward["src"]._subject,
+        subject=source_space_subject(forward["src"]),
         n_channels=int(forward["nchan"]),
         n_sources=int(forward["nsource"]),
         src_kind=forward["src"].kind,
         ch_names=list(forward["info"]["ch_names"]),
+        # electrode directions: the montage check of make_piunet_operator
+        ch_dirs=electrode_directions(forward["info"]).round(3).tolist(),
     )
 
 

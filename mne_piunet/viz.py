@@ -1,9 +1,9 @@
 """Quick views of source maps on any source space (template included)."""
 
 import numpy as np
-from mne.utils import _validate_type
 
 from ._grid import forward_source_positions
+from ._mne_private import validate_type
 
 _VIEWS = (("sagittal", 1, 2), ("coronal", 0, 2), ("axial", 0, 1))
 
@@ -35,7 +35,7 @@ def plot_projections(amplitudes, forward, *, titles=None, cmap="hot", show=True)
     """
     import matplotlib.pyplot as plt
 
-    _validate_type(amplitudes, (list, tuple), "amplitudes")
+    validate_type(amplitudes, (list, tuple), "amplitudes")
     pos = 1e3 * forward_source_positions(forward)
     n_rows = len(amplitudes)
     fig, axes = plt.subplots(

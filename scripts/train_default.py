@@ -3,7 +3,7 @@
 The shipped default is this run (8,900 steps) fine-tuned by
 ``train_few_sources.py``.
 
-Run from the repository root; resumes from training/default/checkpoint.pt:
+Run from the repository root; resumes from runs/default/checkpoint.pt:
 
     python scripts/train_default.py --time-limit 4500
 """
@@ -54,4 +54,4 @@ def train(config, run_dir, *, pretrained=None):
 
 
 if __name__ == "__main__":
-    train(CONFIG, ROOT / "training" / "default")
+    train(CONFIG, ROOT / "runs" / "default")

@@ -4,7 +4,7 @@ The default model is trained on 1 to 10 sources; this run spends the same
 network's capacity on 1 to 5 (still 20 % extra single-source samples), the
 range where the benchmark's 3-source cells sit, at a quarter of the learning
 rate. Run from the repository root; resumes from
-training/few-sources/checkpoint.pt:
+runs/few-sources/checkpoint.pt:
 
     python scripts/train_few_sources.py --time-limit 2400
 """
@@ -28,6 +28,6 @@ FEW_SOURCES = dataclasses.replace(
 if __name__ == "__main__":
     train(
         FEW_SOURCES,
-        ROOT / "training" / "few-sources",
-        pretrained=ROOT / "training" / "default-continued" / "model.safetensors",
+        ROOT / "runs" / "few-sources",
+        pretrained=ROOT / "runs" / "default" / "model.safetensors",  # at 8,900 steps
     )

@@ -4,7 +4,7 @@ Every step keeps 32 to 61 of the template's electrodes and a lambda2 in
 [1/16, 1/4] (see ``TrainConfig.n_channels`` / ``lambda2_range``); validation
 stays on the full standard montage at lambda2 = 1/9, so the log shows what the
 robustness costs there. Run from the repository root; resumes from
-training/robust/checkpoint.pt:
+runs/robust/checkpoint.pt:
 
     python scripts/train_robust.py --time-limit 4200
 """
@@ -26,5 +26,5 @@ ROBUST = dataclasses.replace(
 
 if __name__ == "__main__":
     # the first stage of the default model (step 4,400), the default back then
-    first_stage = ROOT / "training" / "default" / "model.safetensors"
-    train(ROBUST, ROOT / "training" / "robust", pretrained=first_stage)
+    first_stage = ROOT / "runs" / "default" / "model.safetensors"
+    train(ROBUST, ROOT / "runs" / "robust", pretrained=first_stage)

@@ -3,7 +3,7 @@
 Same training distribution and validation set as ``train_default.py``; only
 the network is wider (4x the parameters for about 2x the time per step), to
 see whether capacity limits the default model on multiple sources. Run from
-the repository root; resumes from training/wide/checkpoint.pt:
+the repository root; resumes from runs/wide/checkpoint.pt:
 
     python scripts/train_wide.py --time-limit 5000
 """
@@ -22,4 +22,4 @@ WIDE = dataclasses.replace(
 )
 
 if __name__ == "__main__":
-    train(WIDE, ROOT / "training" / "wide")
+    train(WIDE, ROOT / "runs" / "wide")

@@ -1,3 +1,6 @@
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import mne
@@ -14,8 +17,23 @@ TEST_SPACING = 0.010  # 10 mm keeps the sample forward small and the tests fast
 
 
 def pytest_configure(config):
+    """Keep every cache of the run in a fresh folder (examples inherit it).
+
+    MNE's data folder holds the template and sample caches; pointing it at a
+    temporary folder keeps the user's own untouched and makes each run start
+    as on a fresh machine, whatever another process does with the real one.
+    """
     mne.set_log_level("WARNING")
     torch.set_num_threads(2)
+    config._mne_piunet_data = tempfile.mkdtemp(prefix="mne-piunet-tests-")
+    for key in ("MNE_DATA", "SUBJECTS_DIR"):  # no real fsaverage either
+        folder = Path(config._mne_piunet_data) / key.lower()
+        folder.mkdir()
+        os.environ[key] = str(folder)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(getattr(config, "_mne_piunet_data", ""), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,6 @@ def test_example_runs(script, data_path, tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=3600,  # a minute each when idle; generous for loaded machines
     )
     assert proc.returncode == 0, proc.stderr[-4000:]

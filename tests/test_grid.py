@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from numpy.testing import assert_allclose
 
 from mne_piunet import GridSpec, VoxelGrid
@@ -24,12 +25,13 @@ def test_lattice_points_map_one_to_one():
     grid = VoxelGrid(GridSpec((8, 8, 8), 0.007), points)
     assert grid.exact
     assert grid.mask.sum() == len(points)
-    src = rng.standard_normal((len(points), 3, 4))
+    src = torch.as_tensor(rng.standard_normal((4, len(points), 3)))
     vol = grid.to_volume(src)
-    assert vol.shape == (4, 3, 8, 8, 8)
+    assert vol.shape == (4, 3, 8, 8, 8) and vol.dtype == torch.float64
     assert_allclose(grid.to_sources(vol), src)
-    # each voxel holds exactly one point's vector, per time point and component
-    assert_allclose(np.sort(vol[2, 1][grid.mask]), np.sort(src[:, 1, 2]))
+    # each voxel holds exactly one point's vector, per sample and component
+    mask = torch.as_tensor(grid.mask)
+    assert_allclose(np.sort(vol[2, 1][mask]), np.sort(src[2, :, 1]))
     # points sit in the middle of the grid
     ijk = np.round((points - grid.origin) / 0.007)
     assert ijk.min() >= 1 and ijk.max() <= 6
@@ -46,11 +48,13 @@ def test_off_lattice_points_use_trilinear_weights():
     pos = grid.origin + ijk * spec.spacing
     a = np.array([1.0, -2.0, 0.5])
     field = np.broadcast_to((pos @ a + 3.0)[None, None], (2, 3, 12, 12, 12))
-    assert_allclose(grid.to_sources(field)[:, 0, 0], points @ a + 3.0)
+    field = torch.as_tensor(field.copy())
+    assert_allclose(grid.to_sources(field)[0, :, 0], points @ a + 3.0)
     # splatting a constant field gives the constant where points touch the grid
-    vol = grid.to_volume(np.ones((50, 3, 2)))
-    assert_allclose(vol[:, :, grid.mask], 1.0)
-    assert np.all(vol[:, :, ~grid.mask] == 0)
+    vol = grid.to_volume(torch.ones((2, 50, 3)))
+    mask = torch.as_tensor(grid.mask)
+    assert_allclose(vol[:, :, mask], 1.0, rtol=1e-6)
+    assert torch.all(vol[:, :, ~mask] == 0)
 
 
 def test_does_not_fit():

@@ -8,10 +8,11 @@ from numpy.testing import assert_allclose
 from mne_piunet import (
     GridSpec,
     PIUNet,
+    PIUNetOperator,
     apply_piunet,
     apply_piunet_epochs,
     apply_piunet_raw,
-    make_init_kernel,
+    make_piunet_operator,
 )
 
 
@@ -294,27 +295,68 @@ def test_default_model(sample_evoked, sample_vol_forward):
     assert_allclose(by_name.data, stc.data)
 
 
-def test_kernel_cache_is_keyed_by_content(
-    sample_evoked, sample_vol_forward, sample_cov
-):
-    """Same content -> the cached kernel; any change in content -> a new one."""
-    from mne_piunet._physics import _kernel_cache
+def test_operator_reuse_equals_forward(sample_evoked, sample_vol_forward, sample_cov):
+    """An operator gives what the forward gives, for evoked, epochs and raw."""
+    model = tiny_model(sample_vol_forward)
+    evoked = sample_evoked.copy().crop(0.08, 0.11)
+    op = make_piunet_operator(evoked.info, sample_vol_forward, sample_cov, model=model)
+    assert isinstance(op, PIUNetOperator)
+    assert repr(op).startswith("<PIUNetOperator | 60 EEG channels, ")
+    assert "init eLORETA (lambda2=0.1111), given noise covariance" in repr(op)
+    ref = apply_piunet(evoked, sample_vol_forward, model, sample_cov)
+    assert_allclose(apply_piunet(evoked, op).data, ref.data)
+    epochs = mne.EpochsArray(evoked.data[None], evoked.info, tmin=evoked.times[0])
+    raw = mne.io.RawArray(evoked.data, evoked.info)
+    by_op = apply_piunet_epochs(epochs, op)[0].data
+    assert_allclose(
+        by_op,
+        apply_piunet_epochs(epochs, sample_vol_forward, model, sample_cov)[0].data,
+    )
+    assert_allclose(
+        apply_piunet_raw(raw, op).data, by_op, rtol=1e-5, atol=1e-5 * by_op.max()
+    )
+    # the operator's settings cannot be overridden at apply time
+    with pytest.raises(ValueError, match="model, noise_cov come from the operator"):
+        apply_piunet(evoked, op, model, sample_cov)
+    with pytest.raises(ValueError, match="lambda2, init come from the operator"):
+        apply_piunet(evoked, op, lambda2=0.5, init="MNE")
+    # data without the operator's channels
+    fewer = evoked.copy().drop_channels(["EEG 005"])
+    with pytest.raises(ValueError, match=r"missing: \['EEG 005'\], marked bad: \[\]"):
+        apply_piunet(fewer, op)
+    bad = evoked.copy()
+    bad.info["bads"] = ["EEG 007"]
+    with pytest.raises(ValueError, match=r"marked bad: \['EEG 007'\]"):
+        apply_piunet(bad, op)
 
-    info = mne.pick_info(
-        sample_evoked.info, mne.pick_types(sample_evoked.info, eeg=True)
-    )
-    fwd = mne.pick_channels_forward(sample_vol_forward, info["ch_names"], ordered=True)
-    _kernel_cache.clear()
-    first = make_init_kernel(info, fwd, sample_cov, lambda2=1 / 9, method="MNE")
-    again = make_init_kernel(
-        info.copy(), fwd.copy(), sample_cov.copy(), lambda2=1 / 9, method="MNE"
-    )
-    assert again is first
-    cov = sample_cov.copy()
-    weights = np.random.default_rng(0).uniform(1, 3, len(cov.ch_names))
-    cov["data"] = cov["data"] * np.outer(weights, weights)  # reshapes the noise
-    other = make_init_kernel(info, fwd, cov, lambda2=1 / 9, method="MNE")
-    assert other is not first
-    assert not np.allclose(other.kernel, first.kernel)
-    third = make_init_kernel(info, fwd, sample_cov, lambda2=1 / 4, method="MNE")
-    assert third is not first and third is not other
+
+@pytest.mark.parametrize("lambda2", [0.0, -1.0, np.nan, np.inf])
+def test_bad_lambda2(sample_evoked, sample_vol_forward, lambda2):
+    model = identity_model(sample_vol_forward)
+    with pytest.raises(ValueError, match="lambda2 must be a finite positive number"):
+        apply_piunet(sample_evoked, sample_vol_forward, model, lambda2=lambda2)
+    with pytest.raises(TypeError, match="lambda2 must be an instance of"):
+        apply_piunet(sample_evoked, sample_vol_forward, model, lambda2="1/9")
+
+
+def test_too_few_electrodes(sample_evoked, sample_vol_forward):
+    evoked = sample_evoked.copy().pick("eeg").pick(range(10))  # keeps the avg ref
+    fwd = mne.pick_channels_forward(sample_vol_forward, evoked.ch_names)
+    with pytest.raises(ValueError, match="10 good EEG channel.*at least 16"):
+        apply_piunet(evoked, fwd, identity_model(sample_vol_forward))
+
+
+def test_unavailable_device(sample_evoked, sample_vol_forward):
+    import torch
+
+    model = identity_model(sample_vol_forward)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"'cuda' is not available.*\['cpu"):
+            apply_piunet(sample_evoked, sample_vol_forward, model, device="cuda")
+    with pytest.raises(ValueError, match="Invalid device 'gpu7'.*available"):
+        apply_piunet(sample_evoked, sample_vol_forward, model, device="gpu7")
+
+
+def test_unknown_model_name(sample_evoked, sample_vol_forward):
+    with pytest.raises(ValueError, match=r"Unknown model 'no_such_model'.*'default'"):
+        apply_piunet(sample_evoked, sample_vol_forward, "no_such_model")

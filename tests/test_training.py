@@ -123,8 +123,9 @@ def test_distributed_gloo_two_processes(sample_vol_forward, tmp_path):
 
 def test_random_montages_and_lambda2(sample_vol_forward):
     """Each pooled kernel is MNE's init for its own electrode subset."""
+    from mne_piunet._eeg import forward_eeg_info
     from mne_piunet._physics import make_init_kernel
-    from mne_piunet.training import _eeg_info_with_avg_ref, _Problem
+    from mne_piunet.training import _Problem
 
     config = replace(CONFIG, n_channels=(20, 40), lambda2_range=(0.2, 0.2), n_kernels=3)
     problem = _Problem(sample_vol_forward, config, None, torch.device("cpu"))
@@ -132,16 +133,14 @@ def test_random_montages_and_lambda2(sample_vol_forward):
     assert len(problem.kernel_pool) == 3
     for rows, kernel in problem.kernel_pool:
         assert 20 <= len(rows) <= 40
-        assert kernel.shape == (3 * sample_vol_forward["nsource"], len(rows))
+        assert kernel.kernel.shape == (3 * sample_vol_forward["nsource"], len(rows))
     rows, kernel = problem.kernel_pool[-1]
     sub = mne.pick_channels_forward(
         sample_vol_forward, [names[i] for i in rows], ordered=True, verbose=False
     )
-    ref = make_init_kernel(
-        _eeg_info_with_avg_ref(sub), sub, lambda2=0.2, method="eLORETA"
-    )
+    ref = make_init_kernel(forward_eeg_info(sub), sub, lambda2=0.2, method="eLORETA")
     np.testing.assert_allclose(
-        kernel.numpy(), ref.kernel, rtol=1e-5, atol=1e-6 * np.abs(ref.kernel).max()
+        kernel.kernel, ref.kernel, rtol=1e-5, atol=1e-6 * np.abs(ref.kernel).max()
     )
     # lambda2 alone drawn: all electrodes, kernels that differ
     config = replace(CONFIG, lambda2_range=(0.01, 1.0), n_kernels=2)
@@ -149,10 +148,10 @@ def test_random_montages_and_lambda2(sample_vol_forward):
         sample_vol_forward, config, None, torch.device("cpu")
     ).kernel_pool
     assert len(rows_a) == len(rows_b) == len(names)
-    assert not torch.allclose(a, b, rtol=1e-2)
-    vol, target = problem.make_batch(2, torch.Generator().manual_seed(0), augment=True)
-    assert vol.shape == (2, 3, *problem.spec.shape)
-    assert torch.isfinite(vol).all()
+    assert not np.allclose(a.kernel, b.kernel, rtol=1e-2)
+    init, target = problem.make_batch(2, torch.Generator().manual_seed(0), augment=True)
+    assert init.shape == target.shape == (2, sample_vol_forward["nsource"], 3)
+    assert torch.isfinite(init).all()
     with pytest.raises(ValueError, match="up to 99 electrodes, the forward has 60"):
         _Problem(
             sample_vol_forward,
@@ -181,3 +180,30 @@ def test_fine_tune_from_pretrained(sample_vol_forward):
     wider = replace(CONFIG, network=UNetConfig(base_channels=8, num_groups=2))
     with pytest.raises(ValueError, match="pretrained network"):
         train_model(sample_vol_forward, wider, pretrained=base, device="cpu")
+
+
+def test_training_and_inference_feed_the_network_alike(sample_vol_forward):
+    """The same sensor data reach the network identically in training and in apply."""
+    from mne_piunet._eeg import forward_eeg_info
+    from mne_piunet.training import _Problem
+
+    problem = _Problem(sample_vol_forward, CONFIG, None, torch.device("cpu"))
+    batch = problem.sim.sample(5, torch.Generator().manual_seed(3))
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, volume):
+            seen.append(volume.detach().clone())
+            return volume
+
+    model = PIUNet(Recorder(), problem.spec)
+    init = problem.init_from_sensors(batch.sensors)
+    model.refine(init, problem.grid)  # what a training step feeds the network
+    info = forward_eeg_info(sample_vol_forward)
+    evoked = mne.EvokedArray(batch.sensors.numpy().T, info, nave=1)
+    apply_piunet(evoked, sample_vol_forward, model, batch_size=5)
+    train_input, apply_input = seen
+    assert train_input.shape == (5, 3, *problem.spec.shape)
+    # float32 kernel product in training, float64 at inference: equal to float32
+    torch.testing.assert_close(apply_input, train_input, rtol=1e-4, atol=1e-5)
+    assert float(train_input.abs().amax()) == pytest.approx(1.0)

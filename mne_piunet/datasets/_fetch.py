@@ -8,9 +8,10 @@ import tempfile
 from importlib.resources import files
 from pathlib import Path
 
-from mne.utils import _check_option, _validate_type, get_config, logger, verbose
+from mne.utils import get_config, logger, verbose
 
 from .._io import data_dir
+from .._mne_private import check_option, validate_type
 
 URL_KEY = "MNE_PIUNET_MODELS_URL"
 _REGISTRY_FILE = files("mne_piunet").joinpath("data", "models.json")
@@ -86,9 +87,9 @@ def fetch_model(
     ``MNE_PIUNET_MODELS_URL``.
     """
     registry = _registry()
-    _validate_type(name, str, "name")
-    _check_option("name", name, sorted(registry["models"]))
-    _validate_type(path, ("path-like", None), "path")
+    validate_type(name, str, "name")
+    check_option("name", name, sorted(registry["models"]))
+    validate_type(path, ("path-like", None), "path")
     entry = registry["models"][name]
     cache = Path(path).expanduser() if path is not None else data_dir("models")
     fname = cache / entry["fname"]

@@ -1,0 +1,99 @@
+"""Shared docstring entries, filled in with :func:`fill_doc` (as MNE's own).
+
+Entries that MNE documents for :func:`mne.minimum_norm.apply_inverse` are
+taken from MNE's dictionary, so both read the same.
+"""
+
+from mne.utils.docs import docdict as _mne_docdict
+
+docdict = {name: _mne_docdict[name] for name in ("verbose",)}
+
+docdict["pick_ori"] = """
+pick_ori : None | "normal" | "vector"
+    Options:
+
+    - ``None``
+        The norm of the refined dipole moment per source.
+    - ``"normal"``
+        Its component along the cortical normal (surface source spaces
+        only).
+    - ``"vector"``
+        All three components, as a :class:`mne.VectorSourceEstimate` or
+        :class:`mne.VolVectorSourceEstimate`.
+"""
+
+docdict["forward_or_operator"] = """
+forward : instance of Forward | PIUNetOperator
+    EEG forward solution with free source orientation, computed for the
+    channels of the data (bad channels may be absent), or an operator from
+    :func:`mne_piunet.make_piunet_operator` (then ``model``, ``noise_cov``,
+    ``lambda2`` and ``init`` come from the operator and must be left at their
+    defaults).
+"""
+
+docdict["forward"] = """
+forward : instance of Forward
+    EEG forward solution with free source orientation.
+"""
+
+docdict["model"] = """
+model : PIUNet | path-like | str | None
+    The trained model, its file, or the name of a registered pretrained
+    model (:func:`mne_piunet.datasets.model_names`); ``None`` uses the
+    ``"default"`` model that ships with the package (trained on the
+    fsaverage template, 7 mm volume grid, 61-channel easycap-M10 montage,
+    eLORETA init).
+"""
+
+docdict["noise_cov"] = """
+noise_cov : instance of Covariance | None
+    Noise covariance of the physics init, as for
+    :func:`mne.minimum_norm.make_inverse_operator`; ``None`` uses an ad-hoc
+    diagonal covariance (:func:`mne.make_ad_hoc_cov`).
+"""
+
+docdict["lambda2"] = """
+lambda2 : float
+    Regularisation of the physics init, as in
+    :func:`mne.minimum_norm.apply_inverse` (a positive number; the models
+    are trained with 1/9).
+"""
+
+docdict["init"] = """
+init : "eLORETA" | "sLORETA" | "MNE" | "dSPM"
+    The linear inverse used as physics init (the paper uses eLORETA).
+"""
+
+docdict["batch_size"] = """
+batch_size : int | None
+    Time points per network call; ``None`` chooses 8 on CPU and 128 on
+    CUDA.
+"""
+
+docdict["device"] = """
+device : str | torch.device | None
+    Where the network runs; ``None`` uses CUDA when available.
+"""
+
+docdict["ref_morik"] = """
+.. [1] Morik, Hashemi, Müller, Haufe and Nakajima (2025). Enhancing
+   Brain Source Reconstruction by Initializing 3D Neural Networks with
+   Physical Inverse Solutions. IEEE Transactions on Medical Imaging.
+"""
+
+
+def _indent_after_first_line(text, n_spaces):
+    lines = text.strip("\n").splitlines()
+    return "\n".join(lines[:1] + [" " * n_spaces + line for line in lines[1:]])
+
+
+def fill_doc(func):
+    """Fill ``%(name)s`` placeholders in a docstring from :data:`docdict`."""
+    doc = func.__doc__
+    if not doc:
+        return func
+    body = [line for line in doc.splitlines()[1:] if line.strip()]
+    indent = min((len(line) - len(line.lstrip()) for line in body), default=0)
+    entries = {k: _indent_after_first_line(v, indent) for k, v in docdict.items()}
+    func.__doc__ = doc % entries
+    return func

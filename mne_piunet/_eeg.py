@@ -1,0 +1,111 @@
+"""EEG measurement helpers: picks, the average reference, infos for a forward.
+
+The one home of these rules for inference, training, simulation and
+benchmarks, so that the network sees data referenced the same way everywhere.
+"""
+
+import mne
+import numpy as np
+from mne.proj import make_eeg_average_ref_proj
+from mne.utils import logger
+
+#: Fewer electrodes than this cannot constrain a source image.
+MIN_CHANNELS = 16
+
+
+def pick_good_eeg(info):
+    """Return ``info`` restricted to its good EEG channels (the method is EEG-only)."""
+    eeg = mne.pick_types(info, meg=False, eeg=True, exclude="bads")
+    if len(eeg) == 0:
+        raise ValueError(
+            "No good EEG channels found in the data; 3D-PIUNet is an EEG method "
+            f"(channel types present: {sorted(set(info.get_channel_types()))})"
+        )
+    if len(eeg) < MIN_CHANNELS:
+        raise ValueError(
+            f"The data have {len(eeg)} good EEG channel(s); source imaging needs "
+            f"at least {MIN_CHANNELS} electrodes spread over the head"
+        )
+    n_meg = len(mne.pick_types(info, meg=True, exclude=()))
+    if n_meg:
+        logger.info(f"    Ignoring {n_meg} MEG channel(s): the method is EEG-only")
+    return mne.pick_info(info, eeg)
+
+
+def average_reference(data, axis=0):
+    """Subtract the mean over channels (numpy array or torch tensor).
+
+    For EEG channels only, this is what MNE's average reference projector does.
+    """
+    if hasattr(data, "dim"):  # torch
+        return data - data.mean(dim=axis, keepdim=True)
+    return data - data.mean(axis=axis, keepdims=True)
+
+
+def add_average_reference_projector(info, *, activate=False):
+    """Return a copy of ``info`` with an average reference projector (if missing)."""
+    if any(p["desc"] == "Average EEG reference" for p in info["projs"]):
+        return info
+    info = info.copy()
+    info["projs"].append(
+        make_eeg_average_ref_proj(info, activate=activate, verbose=False)
+    )
+    return info
+
+
+def forward_eeg_info(forward, sfreq=1000.0):
+    """Measurement info of a forward's EEG channels, average-referenced.
+
+    Parameters
+    ----------
+    forward : instance of Forward
+        The forward solution (its channels and their positions are used).
+    sfreq : float
+        Sampling frequency in Hz.
+
+    Returns
+    -------
+    info : instance of Info
+        EEG channels positioned as in the forward, with an active average
+        reference projector: data made by the forward and average-referenced
+        (as the simulator makes them) fit it as they are.
+    """
+    chs = forward["info"]["chs"]
+    info = mne.create_info([ch["ch_name"] for ch in chs], sfreq, "eeg")
+    positions = {ch["ch_name"]: ch["loc"][:3] for ch in chs}
+    montage = mne.channels.make_dig_montage(ch_pos=positions, coord_frame="head")
+    info.set_montage(montage, on_missing="ignore")
+    return add_average_reference_projector(info, activate=True)
+
+
+def electrode_directions(info):
+    """Return unit vectors from the head-frame origin to each EEG electrode.
+
+    Directions, not positions, so that montages on heads of different sizes
+    compare (the head frame is fixed by the nasion and the ears).
+    """
+    picks = mne.pick_types(info, meg=False, eeg=True, exclude=())
+    pos = np.array([info["chs"][k]["loc"][:3] for k in picks])
+    norms = np.linalg.norm(pos, axis=1, keepdims=True)
+    return pos / np.where(norms > 0, norms, 1.0)
+
+
+def montage_coverage(directions, reference, *, max_angle=20.0):
+    """Share of ``reference`` electrodes with one of ``directions`` nearby.
+
+    Parameters
+    ----------
+    directions : ndarray, shape (n, 3)
+        Unit vectors of the data's electrodes.
+    reference : ndarray, shape (m, 3)
+        Unit vectors of the electrodes a model was trained with.
+    max_angle : float
+        Largest angle (degrees) between electrodes that count as the same.
+
+    Returns
+    -------
+    coverage : float
+        Between 0 (nothing near) and 1 (every reference electrode matched).
+    """
+    cosines = np.asarray(reference) @ np.asarray(directions).T
+    return float(np.mean(cosines.max(axis=1) >= np.cos(np.deg2rad(max_angle))))
