@@ -75,6 +75,15 @@ device : str | torch.device | None
     Where the network runs; ``None`` uses CUDA when available.
 """
 
+docdict["amplitude"] = """
+amplitude : "fit" | "init"
+    How each time point's refined map gets its amplitude. ``"fit"``: the
+    factor whose forward projection best fits the whitened data (least
+    squares), so moments are in A·m and explain the data, and time points
+    without signal come out small. ``"init"``: the init's largest moment
+    (the paper's rule; with an identity network this returns the init).
+"""
+
 docdict["ref_morik"] = """
 .. [1] Morik, Hashemi, Müller, Haufe and Nakajima (2025). Enhancing
    Brain Source Reconstruction by Initializing 3D Neural Networks with

@@ -35,6 +35,7 @@ from ._physics import (
 )
 
 _PICK_ORI = (None, "normal", "vector")
+_AMPLITUDE = ("fit", "init")
 _DEFAULT_LAMBDA2 = 1.0 / 9.0
 
 
@@ -64,8 +65,9 @@ class PIUNetOperator:
         The noise covariance given (``None``: ad-hoc).
     """
 
-    def __init__(self, inverse, src, model, grid, *, init, lambda2, noise_cov):
+    def __init__(self, inverse, gain, src, model, grid, *, init, lambda2, noise_cov):
         self.inverse = inverse
+        self.gain = gain  # (n_channels, n_sources * 3), x/y/z per source
         self.ch_names = list(inverse["noise_cov"].ch_names)
         self.src = src
         self.model = model
@@ -74,6 +76,7 @@ class PIUNetOperator:
         self.lambda2 = lambda2
         self.noise_cov = noise_cov
         self._kernels = {}  # nave -> InitKernel
+        self._fit_gains = {}  # (nave, device) -> whitened gain as a tensor
 
     @property
     def n_sources(self):
@@ -127,7 +130,7 @@ class PIUNetOperator:
             return (self.n_sources, 3, n_times)
         return (self.n_sources, n_times)
 
-    def apply(self, data, *, nave, pick_ori, batch_size, device, out=None):
+    def apply(self, data, *, nave, pick_ori, amplitude, batch_size, device, out=None):
         """Sensor data (n_channels, n_times) -> sources, reduced by ``pick_ori``.
 
         Each batch of time points goes through every stage before the next,
@@ -143,11 +146,27 @@ class PIUNetOperator:
         normals = self._normals(pick_ori, device)
         with torch.inference_mode():
             for start in range(0, n_times, batch_size):
-                block = slice(start, min(start + batch_size, n_times))
-                init = kernel.apply(data[:, block], device=device)
-                sol = self.model.refine(init, self.grid, network=network)
-                out[..., block] = _reduce(sol, pick_ori, normals).cpu().numpy()
+                block = torch.as_tensor(data[:, start : start + batch_size])
+                init = kernel.apply(block, device=device)
+                fit = None
+                if amplitude == "fit":
+                    fit = self._fit(block, nave, device)
+                sol = self.model.refine(init, self.grid, fit=fit, network=network)
+                sol = _reduce(sol, pick_ori, normals).cpu().numpy()
+                out[..., start : start + batch_size] = sol
         return out
+
+    def _fit(self, block, nave, device):
+        """Whitened data and gain: the least-squares amplitude of the rule."""
+        kernel = self.kernel(nave)
+        key = (nave, torch.device(device))
+        if key not in self._fit_gains:
+            self._fit_gains[key] = torch.as_tensor(
+                kernel.whitener @ self.gain, device=device
+            )
+        whitener = torch.as_tensor(kernel.whitener, device=device)
+        data = whitener @ block.to(device=device, dtype=whitener.dtype)
+        return data.T, self._fit_gains[key]
 
     def _normals(self, pick_ori, device):
         if pick_ori != "normal":
@@ -291,6 +310,7 @@ def make_piunet_operator(
     inverse = make_free_inverse(eeg_info, forward, noise_cov)
     return PIUNetOperator(
         inverse,
+        forward["sol"]["data"],
         forward["src"],
         model,
         grid,
@@ -349,8 +369,9 @@ def _check_data(inst, op):
     return picks
 
 
-def _check_run_args(pick_ori, batch_size, device, *, cpu_batch_size=8):
+def _check_run_args(pick_ori, amplitude, batch_size, device, *, cpu_batch_size=8):
     check_option("pick_ori", pick_ori, _PICK_ORI)
+    check_option("amplitude", amplitude, _AMPLITUDE)
     device = get_device(device)
     if batch_size is None:
         batch_size = 128 if device.type == "cuda" else cpu_batch_size
@@ -371,6 +392,7 @@ def apply_piunet(
     lambda2=_DEFAULT_LAMBDA2,
     init="eLORETA",
     pick_ori=None,
+    amplitude="fit",
     batch_size=None,
     device=None,
     verbose=None,
@@ -391,6 +413,7 @@ def apply_piunet(
     %(lambda2)s
     %(init)s
     %(pick_ori)s
+    %(amplitude)s
     %(batch_size)s
     %(device)s
     %(verbose)s
@@ -411,7 +434,7 @@ def apply_piunet(
     %(ref_morik)s
     """  # noqa: E501
     validate_type(evoked, mne.Evoked, "evoked")
-    batch_size, device = _check_run_args(pick_ori, batch_size, device)
+    batch_size, device = _check_run_args(pick_ori, amplitude, batch_size, device)
     op = _get_operator(evoked, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
     picks = _check_data(evoked, op)
@@ -420,6 +443,7 @@ def apply_piunet(
         evoked.data[picks],
         nave=evoked.nave,
         pick_ori=pick_ori,
+        amplitude=amplitude,
         batch_size=batch_size,
         device=device,
     )
@@ -438,6 +462,7 @@ def apply_piunet_epochs(
     lambda2=_DEFAULT_LAMBDA2,
     init="eLORETA",
     pick_ori=None,
+    amplitude="fit",
     batch_size=None,
     device=None,
     return_generator=False,
@@ -455,6 +480,7 @@ def apply_piunet_epochs(
     %(lambda2)s
     %(init)s
     %(pick_ori)s
+    %(amplitude)s
     %(batch_size)s
     %(device)s
     return_generator : bool
@@ -473,22 +499,21 @@ def apply_piunet_epochs(
     make_piunet_operator, apply_piunet, mne.minimum_norm.apply_inverse_epochs
     """
     validate_type(epochs, mne.BaseEpochs, "epochs")
-    batch_size, device = _check_run_args(pick_ori, batch_size, device)
+    batch_size, device = _check_run_args(pick_ori, amplitude, batch_size, device)
     op = _get_operator(epochs, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
     picks = _check_data(epochs, op)
-    gen = _epochs_gen(epochs, picks, op, pick_ori, batch_size, device)
+    run = dict(pick_ori=pick_ori, amplitude=amplitude, batch_size=batch_size)
+    gen = _epochs_gen(epochs, picks, op, run, device)
     return gen if return_generator else list(gen)
 
 
-def _epochs_gen(epochs, picks, op, pick_ori, batch_size, device):
+def _epochs_gen(epochs, picks, op, run, device):
     tstep = 1.0 / epochs.info["sfreq"]
     for k, data in enumerate(epochs):
         logger.info(f"Processing epoch : {k + 1}")
-        sol = op.apply(
-            data[picks], nave=1, pick_ori=pick_ori, batch_size=batch_size, device=device
-        )
-        yield op.make_stc(sol, epochs.times[0], tstep, pick_ori)
+        sol = op.apply(data[picks], nave=1, device=device, **run)
+        yield op.make_stc(sol, epochs.times[0], tstep, run["pick_ori"])
 
 
 @verbose
@@ -502,6 +527,7 @@ def apply_piunet_raw(
     lambda2=_DEFAULT_LAMBDA2,
     init="eLORETA",
     pick_ori=None,
+    amplitude="fit",
     start=None,
     stop=None,
     buffer_size=1000,
@@ -521,6 +547,7 @@ def apply_piunet_raw(
     %(lambda2)s
     %(init)s
     %(pick_ori)s
+    %(amplitude)s
     start : int | None
         First sample to process (default: the first).
     stop : int | None
@@ -550,7 +577,9 @@ def apply_piunet_raw(
     if buffer_size < 1:
         raise ValueError(f"buffer_size must be at least 1, got {buffer_size}")
     # Half the CPU batch of apply_piunet: ~50 MB less peak memory, ~15 % slower.
-    batch_size, device = _check_run_args(pick_ori, batch_size, device, cpu_batch_size=4)
+    batch_size, device = _check_run_args(
+        pick_ori, amplitude, batch_size, device, cpu_batch_size=4
+    )
     start = 0 if start is None else ensure_int(start, "start")
     stop = raw.n_times if stop is None else ensure_int(stop, "stop")
     if not 0 <= start < stop <= raw.n_times:
@@ -569,6 +598,7 @@ def apply_piunet_raw(
             raw[picks, first:last][0],
             nave=1,
             pick_ori=pick_ori,
+            amplitude=amplitude,
             batch_size=batch_size,
             device=device,
             out=sol[..., first - start : last - start],

@@ -80,13 +80,15 @@ class PIUNet:
             f"{n_params / 1e6:.2f} M parameters, init {self.init}>"
         )
 
-    def refine(self, init, grid, *, network=None, rescale=True):
+    def refine(self, init, grid, *, fit=None, network=None):
         """Refine a physics init: the one rule of inference and training.
 
         Each sample (time point) is divided by its largest absolute moment,
-        placed on the grid, passed through the network, read back at the
-        source points and multiplied by the same factor (an all-zero init
-        stays zero).
+        placed on the grid, passed through the network and read back at the
+        source points. The network gives the spatial pattern; its amplitude
+        comes from the data: with ``fit``, the factor whose forward
+        projection best fits the whitened data (least squares); without, the
+        init's largest moment (the paper's rule). An all-zero init gives zero.
 
         Parameters
         ----------
@@ -94,13 +96,14 @@ class PIUNet:
             Initial dipole moments (e.g. eLORETA) of ``n`` samples.
         grid : VoxelGrid
             The model's grid placed around the source points.
+        fit : tuple of torch.Tensor | None
+            ``(data, gain)``: the whitened sensor data, shape (n, n_channels),
+            and the whitened gain, shape (n_channels, n_points * 3) with the
+            three components of each point together.
         network : callable | None
             What maps the input volumes to output volumes (e.g. the network
             wrapped for distributed training); ``None`` uses
             ``self.network``.
-        rescale : bool
-            Multiply the output back by the normalisation factor; ``False``
-            returns it normalised (what training compares with the truth).
 
         Returns
         -------
@@ -109,8 +112,10 @@ class PIUNet:
         """
         volume, scale = self.network_input(init, grid)
         network = self.network if network is None else network
-        out = grid.to_sources(network(volume)).to(init.dtype)
-        return out * scale if rescale else out
+        pattern = grid.to_sources(network(volume)).to(init.dtype)
+        if fit is None:
+            return pattern * scale
+        return pattern * least_squares_amplitude(pattern, *fit)
 
     @staticmethod
     def network_input(init, grid):
@@ -262,6 +267,29 @@ def read_model(fname, *, verbose=None):
 
 
 DEFAULT_MODEL = "default"
+
+
+def least_squares_amplitude(pattern, data, gain):
+    """Factor per sample that best fits ``gain @ pattern`` to ``data``.
+
+    Parameters
+    ----------
+    pattern : torch.Tensor, shape (n, n_points, 3)
+        Source patterns.
+    data : torch.Tensor, shape (n, n_channels)
+        Whitened sensor data.
+    gain : torch.Tensor, shape (n_channels, n_points * 3)
+        Whitened gain matrix.
+
+    Returns
+    -------
+    amplitude : torch.Tensor, shape (n, 1, 1)
+        ``argmin_a |data - a gain pattern|^2`` (0 where the pattern is silent).
+    """
+    projected = pattern.reshape(len(pattern), -1) @ gain.T
+    power = (projected * projected).sum(dim=1)
+    fit = (projected * data).sum(dim=1) / power.clamp_min(torch.finfo(power.dtype).tiny)
+    return fit[:, None, None]
 
 
 def check_model(model):

@@ -28,9 +28,13 @@ class InitKernel:
         The inverse method.
     lambda2 : float
         The regularisation.
+    whitener : ndarray, shape (n_channels, n_channels)
+        The noise whitener with the projectors applied, as the kernel uses it
+        (up to a factor: the number of averages scales it).
     """
 
     kernel: np.ndarray
+    whitener: np.ndarray
     ch_names: list
     method: str
     lambda2: float
@@ -129,7 +133,8 @@ def kernel_from_inverse(inv, *, lambda2, method, nave=1):
     if noise_norm is not None:  # dSPM / sLORETA
         kernel = kernel * noise_norm.repeat(3, axis=0)
     ch_names = list(inv["noise_cov"].ch_names)  # column order of the kernel
-    return InitKernel(kernel, ch_names, method, lambda2)
+    whitener = inv["whitener"] @ inv["proj"]
+    return InitKernel(kernel, whitener, ch_names, method, lambda2)
 
 
 def make_init_kernel(info, forward, noise_cov=None, *, lambda2, method, nave=1):

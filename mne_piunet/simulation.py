@@ -32,12 +32,17 @@ class SimulationConfig:
     snr_db : tuple of float
         Range of the sensor SNR in dB, drawn uniformly per sample. SNR is the
         ratio of signal to noise power over the (average-referenced) sensors.
+    noise_only_prob : float
+        Probability of a sample without sources: its sensors hold only the
+        noise (at the level the drawn sources and SNR would have set), its
+        true source field is zero (a baseline).
     """
 
     n_sources: tuple[int, int] = (1, 20)
     single_source_prob: float = 0.0
     extent: tuple[float, float] = (0.005, 0.040)
     snr_db: tuple[float, float] = (0.0, 30.0)
+    noise_only_prob: float = 0.0
 
     def __post_init__(self):
         lo, hi = self.n_sources
@@ -53,6 +58,10 @@ class SimulationConfig:
             raise ValueError(f"extent must be positive and ordered, got {self.extent}")
         if self.snr_db[0] > self.snr_db[1]:
             raise ValueError(f"snr_db must be ordered, got {self.snr_db}")
+        if not 0 <= self.noise_only_prob < 1:
+            raise ValueError(
+                f"noise_only_prob must be in [0, 1), got {self.noise_only_prob}"
+            )
 
 
 @dataclass
@@ -117,7 +126,7 @@ class SourceSimulator:
         u = torch.rand(shape, generator=generator, device=self.device)
         return lo + (hi - lo) * u
 
-    def sample(self, batch_size, generator=None):
+    def sample(self, batch_size, generator=None, *, noise_colour=None):
         """Draw a batch of samples.
 
         Parameters
@@ -126,6 +135,10 @@ class SourceSimulator:
             Number of samples.
         generator : torch.Generator | None
             Source of randomness (on the simulator's device).
+        noise_colour : torch.Tensor | None
+            A square root ``S`` (n_channels x n_channels) of the noise
+            covariance, ``S @ S.T``: the noise is ``S`` times white noise.
+            ``None``: white sensor noise.
 
         Returns
         -------
@@ -162,7 +175,15 @@ class SourceSimulator:
         sources = sources.transpose(1, 2).contiguous()
         signal = sources.reshape(batch_size, -1) @ self.leadfield.T
         snr_db = self._uniform((batch_size,), *cfg.snr_db, generator)
-        sensors = signal + self._noise(signal, snr_db, generator)
+        noise = self._noise(signal, snr_db, generator, noise_colour)
+        silent = torch.rand(batch_size, generator=generator, device=dev)
+        silent = silent < cfg.noise_only_prob
+        if silent.any():  # baselines: noise alone, no source
+            sources = torch.where(silent[:, None, None], 0.0, sources)
+            signal = torch.where(silent[:, None], 0.0, signal)
+            n_active = torch.where(silent, 0, n_active)
+            active = active & ~silent[:, None]
+        sensors = signal + noise
         return SimulatedBatch(
             sources=sources,
             sensors=sensors,
@@ -172,13 +193,96 @@ class SourceSimulator:
             extents=extents * active,
         )
 
-    def _noise(self, signal, snr_db, generator):
+    def _noise(self, signal, snr_db, generator, colour=None):
         noise = torch.randn(signal.shape, generator=generator, device=self.device)
+        if colour is not None:
+            noise = noise @ colour.T
         noise = average_reference(noise, axis=1)
         p_signal = signal.pow(2).mean(dim=1, keepdim=True)
         p_noise = noise.pow(2).mean(dim=1, keepdim=True)
         gain = torch.sqrt(p_signal / p_noise / 10 ** (snr_db[:, None] / 10))
         return noise * gain
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Coloured sensor noise for training: background brain activity + sensor noise.
+
+    Real recordings carry noise whose covariance the user estimates (e.g.
+    from baselines) and passes to the init, which then whitens with it.
+    Training draws from a pool of such covariances, each the covariance of
+    many random background dipoles seen through the forward model plus
+    white sensor noise, and computes the init with each one's own
+    covariance, so that the network sees the init patterns that coloured,
+    whitened noise produces.
+
+    Parameters
+    ----------
+    n_covariances : int
+        Size of the pool (one init kernel each, computed once).
+    n_background : tuple of int
+        Range of the number of random background dipoles per covariance.
+    sensor_noise_db : tuple of float
+        Range of the white sensor noise power relative to the background's,
+        in dB, per covariance.
+    white_prob : float
+        Probability of a batch with white sensor noise and the init for the
+        training's own noise covariance (ad-hoc by default) instead.
+    """
+
+    n_covariances: int = 32
+    n_background: tuple[int, int] = (50, 2000)
+    sensor_noise_db: tuple[float, float] = (-10.0, 10.0)
+    white_prob: float = 0.25
+
+    def __post_init__(self):
+        if self.n_covariances < 1:
+            raise ValueError(
+                f"n_covariances must be at least 1, got {self.n_covariances}"
+            )
+        if not 1 <= self.n_background[0] <= self.n_background[1]:
+            raise ValueError(
+                f"n_background must satisfy 1 <= min <= max, got {self.n_background}"
+            )
+        if not 0 <= self.white_prob <= 1:
+            raise ValueError(f"white_prob must be in [0, 1], got {self.white_prob}")
+
+
+def background_noise_covariance(forward, n_background, sensor_noise_db, rng):
+    """Covariance of random background dipoles plus white sensor noise.
+
+    Parameters
+    ----------
+    forward : instance of Forward
+        Free-orientation EEG forward solution.
+    n_background : int
+        Number of background dipoles, at random source points with random
+        orientations and log-normally distributed powers.
+    sensor_noise_db : float
+        White sensor noise power relative to the background's, in dB.
+    rng : numpy.random.Generator
+        Randomness.
+
+    Returns
+    -------
+    cov : ndarray, shape (n_channels, n_channels)
+        The average-referenced noise covariance, scaled to unit mean variance.
+    """
+    gain = average_reference(forward["sol"]["data"])
+    n_points = gain.shape[1] // 3
+    points = rng.integers(0, n_points, n_background)
+    oris = rng.standard_normal((n_background, 3))
+    oris /= np.linalg.norm(oris, axis=1, keepdims=True)
+    # each dipole's topography, weighted by its amplitude
+    topo = np.einsum(
+        "cpk,pk->cp", gain.reshape(len(gain), n_points, 3)[:, points], oris
+    )
+    topo *= np.exp(rng.normal(0.0, 0.5, n_background))
+    cov = topo @ topo.T
+    white = np.trace(cov) / len(cov) * 10 ** (sensor_noise_db / 10)
+    cov = cov + white * average_reference(np.eye(len(cov)))
+    cov = average_reference(average_reference(cov), axis=1)
+    return cov / np.trace(cov) * len(cov)
 
 
 def torch_generator(seed, device="cpu"):

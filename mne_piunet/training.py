@@ -17,10 +17,15 @@ from ._eeg import average_reference, electrode_directions, forward_eeg_info
 from ._grid import GridSpec, VoxelGrid, forward_source_positions
 from ._io import atomic_path
 from ._mne_private import source_space_subject, validate_type
-from ._model import PIUNet, check_model, get_device
+from ._model import PIUNet, check_model, get_device, least_squares_amplitude
 from ._network import UNet3D, UNetConfig
-from ._physics import kernel_from_inverse, make_free_inverse, make_init_kernel
-from .simulation import SimulationConfig, SourceSimulator
+from ._physics import InitKernel, make_init_kernel
+from .simulation import (
+    NoiseConfig,
+    SimulationConfig,
+    SourceSimulator,
+    background_noise_covariance,
+)
 
 _CKPT = "checkpoint.pt"
 _LOG = "train_log.jsonl"
@@ -61,6 +66,11 @@ class TrainConfig:
         With ``n_channels`` or ``lambda2_range``, how many (electrode subset,
         lambda2) init kernels are computed once at the start (one inverse
         operator each) and drawn from at every step.
+    noise : NoiseConfig | None
+        Coloured noise: a pool of noise covariances, each batch's noise drawn
+        from one and its init computed with it (as users pass their noise
+        covariance). ``None``: white sensor noise and the init of
+        ``train_model``'s ``noise_cov`` only.
     batch_size : int
         Samples per step.
     n_steps : int
@@ -92,6 +102,7 @@ class TrainConfig:
     n_channels: tuple | None = None
     lambda2_range: tuple | None = None
     n_kernels: int = 16
+    noise: NoiseConfig | None = None
     batch_size: int = 8
     n_steps: int = 20000
     lr: float = 1e-3
@@ -152,21 +163,43 @@ def grid_for_forward(forward, spacing, factor, margin=1):
     return GridSpec(tuple(int(-(-n // factor) * factor) for n in need), spacing)
 
 
+@dataclass
+class _InitSetup:
+    """One way of turning sensor data into an init and the amplitude fit."""
+
+    kernel: InitKernel
+    gain: torch.Tensor  # whitened gain of the kernel's channels
+    whitener: torch.Tensor
+    rows: torch.Tensor | None = None  # channel subset (None: all)
+    noise_colour: torch.Tensor | None = None  # noise covariance root (None: white)
+
+
+@dataclass
+class _Batch:
+    """Network inputs and targets of one training step."""
+
+    init: torch.Tensor  # (n, n_sources, 3)
+    fit: tuple  # whitened data (n, n_channels), whitened gain
+    target: torch.Tensor  # true moments (n, n_sources, 3)
+    norm: torch.Tensor  # (n,): what each sample's L1 error is divided by
+
+
 class _Problem:
-    """Simulator, init kernels and the placed grid, as torch operations on a device."""
+    """Simulator, init setups and the placed grid, as torch operations on a device."""
 
     def __init__(self, forward, config, noise_cov, device):
-        inverse = make_free_inverse(forward_eeg_info(forward), forward, noise_cov)
-        self.kernel = kernel_from_inverse(
-            inverse, lambda2=config.lambda2, method=config.init
-        )
-        if self.kernel.ch_names != forward["info"]["ch_names"]:
+        self.device = device
+        self.gain = average_reference(forward["sol"]["data"])
+        info = forward_eeg_info(forward)
+        self.default = self._setup(info, forward, noise_cov, config.lambda2, config)
+        if self.default.kernel.ch_names != forward["info"]["ch_names"]:
             raise RuntimeError("Kernel channels differ from the forward's")
-        self.kernel_pool = (
-            _kernel_pool(forward, config, noise_cov, device)
-            if config.augments_init
-            else []
-        )
+        self.kernel_pool = []  # random montages and lambda2 (ad-hoc noise)
+        if config.augments_init:
+            self.kernel_pool = self._montage_pool(forward, config, noise_cov)
+        self.coloured = []  # coloured-noise covariances, each with its own init
+        if config.noise is not None:
+            self.coloured = self._coloured_pool(forward, config)
         if config.grid_shape:
             self.spec = GridSpec(config.grid_shape, config.spacing)
         else:
@@ -175,78 +208,130 @@ class _Problem:
             )
         self.grid = VoxelGrid.from_forward(self.spec, forward)
         self.sim = SourceSimulator(forward, config.simulation, device=device)
-        self.device = device
+        self.config = config
 
-    def make_batch(self, n, generator, *, augment=False):
-        """Physics inits and normalised true source fields for ``n`` samples.
+    def _setup(self, info, forward, noise_cov, lambda2, config, rows=None):
+        kernel = make_init_kernel(
+            info, forward, noise_cov, lambda2=lambda2, method=config.init
+        )
+        gain = self.gain if rows is None else average_reference(self.gain[rows])
+        return _InitSetup(
+            kernel,
+            _float32(kernel.whitener @ gain, self.device),
+            _float32(kernel.whitener, self.device),
+            rows=None if rows is None else torch.as_tensor(rows, device=self.device),
+        )
 
-        With ``augment``, one random (electrode subset, lambda2) kernel of the
-        pool makes the init of the whole batch.
-        """
-        batch = self.sim.sample(n, generator)
-        rows, kernel = None, self.kernel
-        if augment and self.kernel_pool:
-            pick = torch.randint(
-                len(self.kernel_pool), (1,), generator=generator, device=self.device
+    def _montage_pool(self, forward, config, noise_cov):
+        """Setups for random electrode subsets and lambda2 values (seeded)."""
+        names = forward["info"]["ch_names"]
+        lo, hi = config.n_channels or (len(names), len(names))
+        if hi > len(names):
+            raise ValueError(
+                f"n_channels asks for up to {hi} electrodes, the forward has "
+                f"{len(names)}"
             )
-            rows, kernel = self.kernel_pool[int(pick)]
-        init = self.init_from_sensors(batch.sensors, kernel, rows)
-        return init, batch.sources / _max_abs(batch.sources)
-
-    def init_from_sensors(self, sensors, kernel=None, rows=None):
-        """Physics init (n, n_sources, 3) of sensor data (n, n_channels).
-
-        ``rows`` keeps a subset of the channels, average-referenced anew.
-        """
-        kernel = self.kernel if kernel is None else kernel
-        if rows is not None:
-            sensors = average_reference(sensors[:, rows], axis=1)
-        return kernel.apply(sensors.T, device=self.device, dtype=torch.float32)
-
-
-def _kernel_pool(forward, config, noise_cov, device):
-    """Init kernels for random electrode subsets and lambda2 values (seeded).
-
-    Returns a list of (channel indices into the forward's rows, InitKernel).
-    """
-    names = forward["info"]["ch_names"]
-    lo, hi = config.n_channels or (len(names), len(names))
-    if hi > len(names):
-        raise ValueError(
-            f"n_channels asks for up to {hi} electrodes, the forward has {len(names)}"
-        )
-    lam_lo, lam_hi = config.lambda2_range or (config.lambda2, config.lambda2)
-    rng = np.random.default_rng(config.seed + 20_000)
-    pool = []
-    for _ in ProgressBar(range(config.n_kernels), mesg="init kernels"):
-        keep = np.sort(rng.choice(len(names), rng.integers(lo, hi + 1), replace=False))
-        lambda2 = float(np.exp(rng.uniform(np.log(lam_lo), np.log(lam_hi))))
-        sub = mne.pick_channels_forward(
-            forward, [names[i] for i in keep], ordered=True, verbose=False
-        )
-        with use_log_level("warning"):  # the same messages n_kernels times
-            kernel = make_init_kernel(
-                forward_eeg_info(sub),
-                sub,
-                noise_cov,
-                lambda2=lambda2,
-                method=config.init,
+        lam_lo, lam_hi = config.lambda2_range or (config.lambda2, config.lambda2)
+        rng = np.random.default_rng(config.seed + 20_000)
+        pool = []
+        for _ in ProgressBar(range(config.n_kernels), mesg="init kernels"):
+            keep = np.sort(rng.choice(len(names), rng.integers(lo, hi + 1), False))
+            lambda2 = float(np.exp(rng.uniform(np.log(lam_lo), np.log(lam_hi))))
+            sub = mne.pick_channels_forward(
+                forward, [names[i] for i in keep], ordered=True, verbose=False
             )
-        rows = torch.as_tensor(
-            [names.index(ch) for ch in kernel.ch_names], device=device
-        )
-        pool.append((rows, kernel))
-    return pool
+            with use_log_level("warning"):  # the same messages n_kernels times
+                setup = self._setup(
+                    forward_eeg_info(sub), sub, noise_cov, lambda2, config, rows=keep
+                )
+            pool.append(setup)
+        return pool
+
+    def _coloured_pool(self, forward, config):
+        """Setups whose noise and init share a random coloured covariance."""
+        noise, names = config.noise, forward["info"]["ch_names"]
+        info = forward_eeg_info(forward)
+        rng = np.random.default_rng(config.seed + 30_000)
+        pool = []
+        for _ in ProgressBar(range(noise.n_covariances), mesg="noise covariances"):
+            cov = background_noise_covariance(
+                forward,
+                int(rng.integers(noise.n_background[0], noise.n_background[1] + 1)),
+                float(rng.uniform(*noise.sensor_noise_db)),
+                rng,
+            )
+            evals, evecs = np.linalg.eigh(cov)
+            colour = evecs * np.sqrt(evals.clip(min=0))
+            mne_cov = mne.Covariance(cov, names, [], info["projs"], nfree=1000)
+            with use_log_level("error"):  # rank messages, once per covariance
+                setup = self._setup(
+                    info,
+                    forward,
+                    mne_cov,
+                    config.lambda2,
+                    config,
+                )
+            setup.noise_colour = _float32(colour, self.device)
+            pool.append(setup)
+        return pool
+
+    def pick_setup(self, generator, *, montage=False):
+        """Draw the init setup of a batch: noise colour, montage, lambda2."""
+        if self.coloured:
+            u = torch.rand(1, generator=generator, device=self.device)
+            if float(u) >= self.config.noise.white_prob:
+                return _draw(self.coloured, generator)
+        if montage and self.kernel_pool:
+            return _draw(self.kernel_pool, generator)
+        return self.default
+
+    def make_batch(self, n, generator, *, montage=False):
+        """Simulate ``n`` samples and their inits with one drawn setup."""
+        setup = self.pick_setup(generator, montage=montage)
+        batch = self.sim.sample(n, generator, noise_colour=setup.noise_colour)
+        init, fit = self.init_from_sensors(batch.sensors, setup)
+        norm = batch.sources.abs().amax(dim=(1, 2))
+        silent = norm == 0
+        if silent.any():  # baselines: errors relative to what the init shows
+            with torch.no_grad():
+                shown = PIUNet.network_input(init, self.grid)[0]
+                shown = self.grid.to_sources(shown)
+                shown = shown * least_squares_amplitude(shown, *fit)
+            norm = torch.where(silent, shown.abs().amax(dim=(1, 2)), norm)
+        return _Batch(init, fit, batch.sources, norm.clamp_min(1e-30))
+
+    def init_from_sensors(self, sensors, setup=None):
+        """Physics init (n, n_sources, 3) and amplitude fit of sensor data.
+
+        ``setup.rows`` keeps a subset of the channels, average-referenced anew.
+        """
+        setup = self.default if setup is None else setup
+        if setup.rows is not None:
+            sensors = average_reference(sensors[:, setup.rows], axis=1)
+        init = setup.kernel.apply(sensors.T, device=self.device, dtype=torch.float32)
+        return init, (sensors @ setup.whitener.T, setup.gain)
 
 
-def _max_abs(x):
-    return x.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-30)
+def _draw(options, generator):
+    k = torch.randint(len(options), (1,), generator=generator, device=generator.device)
+    return options[int(k)]
 
 
-def _l1(model, grid, init, target, network=None):
-    """L1 loss of the refined, normalised output (the refine rule of inference)."""
-    out = model.refine(init, grid, network=network, rescale=False)
-    return (out - target).abs().mean()
+def _mean_l1(model, grid, batches, network=None):
+    """Sample-weighted mean of :func:`_l1` over batches, as a float."""
+    total = sum(float(_l1(model, grid, b, network)) * len(b.init) for b in batches)
+    return total / sum(len(b.init) for b in batches)
+
+
+def _float32(array, device):
+    return torch.as_tensor(array, dtype=torch.float32, device=device)
+
+
+def _l1(model, grid, batch, network=None):
+    """Mean L1 error of the refined moments, each sample relative to its norm."""
+    out = model.refine(batch.init, grid, fit=batch.fit, network=network)
+    error = (out - batch.target).abs().mean(dim=(1, 2)) / batch.norm
+    return error.mean()
 
 
 @verbose
@@ -359,8 +444,7 @@ class _Run:
     opt: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.ReduceLROnPlateau
     gen: torch.Generator
-    val_init: torch.Tensor
-    val_target: torch.Tensor
+    val_batches: list  # of _Batch: the fixed, seeded validation set
     init_loss: float
     ckpt: Path | None = None  # None: this process writes nothing
     state: dict = field(
@@ -392,11 +476,11 @@ def _start_run(problem, config, pretrained, rank, world):
         opt, factor=0.5, patience=config.patience
     )
     val_gen = torch.Generator(device=device).manual_seed(config.seed + 10_000)
-    val_init, val_target = problem.make_batch(config.val_samples, val_gen)
+    sizes = [min(32, config.val_samples - k) for k in range(0, config.val_samples, 32)]
+    val_batches = [problem.make_batch(n, val_gen) for n in sizes]
     model = PIUNet(network, problem.spec)
     with torch.no_grad():  # the init alone: what the network must beat
-        identity = torch.nn.Identity()
-        init_loss = float(_l1(model, problem.grid, val_init, val_target, identity))
+        init_loss = _mean_l1(model, problem.grid, val_batches, torch.nn.Identity())
     gen = torch.Generator(device=device).manual_seed(config.seed + rank)
     return _Run(
         config,
@@ -407,8 +491,7 @@ def _start_run(problem, config, pretrained, rank, world):
         opt,
         sched,
         gen,
-        val_init,
-        val_target,
+        val_batches,
         init_loss,
     )
 
@@ -424,7 +507,9 @@ def _training_card(run, hardware, world):
         val_l1=state["best"],
         val_l1_init=run.init_loss,
         # an all-zero map: the floor any useful model must beat (sparse truth)
-        val_l1_zero=float(run.val_target.abs().mean()),
+        val_l1_zero=_mean_l1(
+            run.model, run.problem.grid, run.val_batches, lambda v: 0 * v
+        ),
         log=log_summary(state["history"]),
     )
 
@@ -482,8 +567,8 @@ def _train_loop(run, deadline):
     t0 = time.time()
     while state["step"] < config.n_steps:
         run.step_model.train()
-        init, target = run.problem.make_batch(config.batch_size, run.gen, augment=True)
-        loss = _l1(run.model, run.problem.grid, init, target, run.step_model)
+        batch = run.problem.make_batch(config.batch_size, run.gen, montage=True)
+        loss = _l1(run.model, run.problem.grid, batch, run.step_model)
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
         run.opt.step()
@@ -517,11 +602,7 @@ def _validate(run):
     state = run.state
     run.network.eval()
     with torch.no_grad():
-        chunks = zip(run.val_init.split(32), run.val_target.split(32), strict=True)
-        val = sum(
-            float(_l1(run.model, run.problem.grid, init, target)) * len(init)
-            for init, target in chunks
-        ) / len(run.val_init)
+        val = _mean_l1(run.model, run.problem.grid, run.val_batches)
     run.sched.step(val)
     state.setdefault("history", []).append([state["step"], val])
     if val < state["best"]:

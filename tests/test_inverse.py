@@ -9,6 +9,7 @@ from mne_piunet import (
     GridSpec,
     PIUNet,
     PIUNetOperator,
+    VoxelGrid,
     apply_piunet,
     apply_piunet_epochs,
     apply_piunet_raw,
@@ -25,7 +26,7 @@ def _mne_stc(evoked, forward, cov, method, pick_ori, lambda2=1.0 / 9.0):
 def test_identity_network_equals_mne(
     init, sample_evoked, sample_vol_forward, sample_cov
 ):
-    """With an identity network the result is MNE's own free-orientation inverse."""
+    """With an identity network and the paper's amplitudes: MNE's own inverse."""
     model = identity_model(sample_vol_forward)
     stc = apply_piunet(
         sample_evoked,
@@ -35,6 +36,7 @@ def test_identity_network_equals_mne(
         init=init,
         lambda2=1.0 / 16,
         pick_ori="vector",
+        amplitude="init",
     )
     ref = _mne_stc(
         sample_evoked, sample_vol_forward, sample_cov, init, "vector", lambda2=1.0 / 16
@@ -52,6 +54,7 @@ def test_identity_network_norm(sample_evoked, sample_vol_forward, sample_cov):
         sample_vol_forward,
         identity_model(sample_vol_forward),
         sample_cov,
+        amplitude="init",
     )
     ref = _mne_stc(sample_evoked, sample_vol_forward, sample_cov, "eLORETA", None)
     assert isinstance(stc, mne.VolSourceEstimate)
@@ -59,7 +62,11 @@ def test_identity_network_norm(sample_evoked, sample_vol_forward, sample_cov):
 
 
 def test_network_output_is_rescaled(sample_evoked, sample_vol_forward, sample_cov):
-    """A network that doubles its input doubles the estimate; zero stays zero."""
+    """Init amplitudes: a network that doubles its input doubles the estimate.
+
+    Fitted amplitudes: the scale of the network's output does not matter.
+    Zero data stay zero either way.
+    """
     import torch
 
     class Double(torch.nn.Module):
@@ -70,13 +77,14 @@ def test_network_output_is_rescaled(sample_evoked, sample_vol_forward, sample_co
     evoked = sample_evoked.copy()
     evoked.data[:, :5] = 0.0
     grid = identity_model(sample_vol_forward).grid
-    stc = apply_piunet(evoked, sample_vol_forward, PIUNet(Double(), grid), sample_cov)
-    ref = apply_piunet(
-        evoked, sample_vol_forward, PIUNet(torch.nn.Identity(), grid), sample_cov
-    )
-    assert_allclose(stc.data, 2 * ref.data, rtol=1e-6)
-    assert np.all(stc.data[:, :5] == 0)
-    assert np.all(np.isfinite(stc.data))
+    for amplitude, factor in (("init", 2.0), ("fit", 1.0)):
+        kwargs = dict(noise_cov=sample_cov, amplitude=amplitude)
+        double, ident = PIUNet(Double(), grid), PIUNet(torch.nn.Identity(), grid)
+        stc = apply_piunet(evoked, sample_vol_forward, double, **kwargs)
+        ref = apply_piunet(evoked, sample_vol_forward, ident, **kwargs)
+        assert_allclose(stc.data, factor * ref.data, rtol=1e-5)
+        assert np.all(stc.data[:, :5] == 0)
+        assert np.all(np.isfinite(stc.data))
 
 
 def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
@@ -360,3 +368,35 @@ def test_unavailable_device(sample_evoked, sample_vol_forward):
 def test_unknown_model_name(sample_evoked, sample_vol_forward):
     with pytest.raises(ValueError, match=r"Unknown model 'no_such_model'.*'default'"):
         apply_piunet(sample_evoked, sample_vol_forward, "no_such_model")
+
+
+def test_fitted_amplitudes_are_physical(sample_vol_forward, sample_cov):
+    """A network that returns the true pattern gives back the true moments in A·m."""
+    import torch
+
+    from mne_piunet._eeg import forward_eeg_info
+
+    fwd = sample_vol_forward
+    info = forward_eeg_info(fwd)
+    truth = np.zeros((fwd["nsource"], 3, 4))
+    truth[100, :, :] = np.array([1.0, -2.0, 0.5])[:, None] * [1, 2, -3, 0.5] * 1e-8
+    truth[900, 2, :] = np.array([2.0, 1.0, -1.0, 3.0]) * 1e-8
+    data = fwd["sol"]["data"] @ truth.reshape(-1, 4)
+    evoked = mne.EvokedArray(data - data.mean(axis=0), info, nave=1)
+    model = identity_model(fwd)
+    grid = VoxelGrid.from_forward(model.grid, fwd)
+    pattern = grid.to_volume(torch.as_tensor(truth.transpose(2, 0, 1)).float())
+
+    class Oracle(torch.nn.Module):  # the truth's pattern at any scale
+        def forward(self, volume):
+            return 7.0 * pattern[: len(volume)].to(volume.dtype)
+
+    stc = apply_piunet(
+        evoked,
+        fwd,
+        PIUNet(Oracle(), model.grid),
+        sample_cov,
+        pick_ori="vector",
+        batch_size=4,
+    )
+    assert_allclose(stc.data, truth, rtol=1e-4, atol=1e-4 * np.abs(truth).max())

@@ -131,10 +131,12 @@ def test_random_montages_and_lambda2(sample_vol_forward):
     problem = _Problem(sample_vol_forward, config, None, torch.device("cpu"))
     names = sample_vol_forward["info"]["ch_names"]
     assert len(problem.kernel_pool) == 3
-    for rows, kernel in problem.kernel_pool:
-        assert 20 <= len(rows) <= 40
-        assert kernel.kernel.shape == (3 * sample_vol_forward["nsource"], len(rows))
-    rows, kernel = problem.kernel_pool[-1]
+    for setup in problem.kernel_pool:
+        assert 20 <= len(setup.rows) <= 40
+        n_rows = len(setup.rows)
+        assert setup.kernel.kernel.shape == (3 * sample_vol_forward["nsource"], n_rows)
+        assert setup.gain.shape == (n_rows, 3 * sample_vol_forward["nsource"])
+    rows, kernel = problem.kernel_pool[-1].rows, problem.kernel_pool[-1].kernel
     sub = mne.pick_channels_forward(
         sample_vol_forward, [names[i] for i in rows], ordered=True, verbose=False
     )
@@ -144,14 +146,14 @@ def test_random_montages_and_lambda2(sample_vol_forward):
     )
     # lambda2 alone drawn: all electrodes, kernels that differ
     config = replace(CONFIG, lambda2_range=(0.01, 1.0), n_kernels=2)
-    (rows_a, a), (rows_b, b) = _Problem(
-        sample_vol_forward, config, None, torch.device("cpu")
-    ).kernel_pool
-    assert len(rows_a) == len(rows_b) == len(names)
-    assert not np.allclose(a.kernel, b.kernel, rtol=1e-2)
-    init, target = problem.make_batch(2, torch.Generator().manual_seed(0), augment=True)
-    assert init.shape == target.shape == (2, sample_vol_forward["nsource"], 3)
-    assert torch.isfinite(init).all()
+    a, b = _Problem(sample_vol_forward, config, None, torch.device("cpu")).kernel_pool
+    assert len(a.rows) == len(b.rows) == len(names)
+    assert not np.allclose(a.kernel.kernel, b.kernel.kernel, rtol=1e-2)
+    batch = problem.make_batch(2, torch.Generator().manual_seed(0), montage=True)
+    assert (
+        batch.init.shape == batch.target.shape == (2, sample_vol_forward["nsource"], 3)
+    )
+    assert torch.isfinite(batch.init).all()
     with pytest.raises(ValueError, match="up to 99 electrodes, the forward has 60"):
         _Problem(
             sample_vol_forward,
@@ -197,8 +199,8 @@ def test_training_and_inference_feed_the_network_alike(sample_vol_forward):
             return volume
 
     model = PIUNet(Recorder(), problem.spec)
-    init = problem.init_from_sensors(batch.sensors)
-    model.refine(init, problem.grid)  # what a training step feeds the network
+    init, fit = problem.init_from_sensors(batch.sensors)
+    model.refine(init, problem.grid, fit=fit)  # what a training step feeds it
     info = forward_eeg_info(sample_vol_forward)
     evoked = mne.EvokedArray(batch.sensors.numpy().T, info, nave=1)
     apply_piunet(evoked, sample_vol_forward, model, batch_size=5)
