@@ -1,21 +1,27 @@
-"""Command line: ``mne-piunet demo | train | benchmark | fetch | models``."""
+"""Command line: ``mne-piunet demo | sys_info | train | benchmark | fetch | models``."""
 
 import argparse
 import sys
 from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
 
 from .benchmark import METHODS
 
 
 def _demo(args):
+    import matplotlib
+
+    matplotlib.use("Agg")  # the demo writes a file; no display needed
     import mne
-    import numpy as np
 
     from . import apply_piunet, metrics
     from ._eeg import forward_eeg_info
     from ._grid import forward_source_positions
     from .simulation import SimulationConfig, SourceSimulator, torch_generator
     from .template import make_template_forward
+    from .viz import plot_projections
 
     print("Template forward (first run builds the BEM: a few minutes)...")
     fwd = make_template_forward(verbose=args.verbose)
@@ -38,18 +44,60 @@ def _demo(args):
         for i in range(args.n_samples):
             centers = batch.centers[i, :1].numpy()
             le.append(metrics.localization_error(centers, stc.data[:, :, i], pos)[0])
-            try:
-                emd.append(
-                    metrics.normalized_emd(
-                        batch.sources[i].numpy(),
-                        stc.data[:, :, i],
-                        pos,
-                        resolution=0.014,
-                    )
+            emd.append(
+                metrics.normalized_emd(
+                    batch.sources[i].numpy(), stc.data[:, :, i], pos, resolution=0.014
                 )
-            except ImportError:
-                emd.append(np.nan)
-        print(f"{name:10s} {np.nanmedian(le):24.1f} {np.nanmedian(emd):18.3f}")
+            )
+        print(f"{name:10s} {np.median(le):24.1f} {np.median(emd):18.3f}")
+    maps = [batch.sources[0].numpy(), elor.data[:, :, 0], piunet.data[:, :, 0]]
+    fig = plot_projections(
+        [np.linalg.norm(m, axis=1) for m in maps],
+        fwd,
+        titles=["truth", "eLORETA", "3D-PIUNet"],
+        show=False,
+    )
+    fig.savefig(args.out, dpi=100)
+    print(f"Maps of the first sample (maximum projections): {Path(args.out).resolve()}")
+
+
+def _sys_info(args):
+    import platform
+
+    import mne
+    import numpy as np
+    import torch
+
+    from . import __version__
+    from ._io import data_dir
+    from ._model import available_devices
+    from .datasets import cached_models
+
+    print(f"mne-piunet:  {__version__}")
+    print(f"Python:      {platform.python_version()} ({platform.platform()})")
+    for name, module in (("mne", mne), ("torch", torch), ("numpy", np)):
+        print(f"{name + ':':12s} {module.__version__}")
+    print(f"devices:     {', '.join(available_devices())}")
+    print(f"CPU threads: {torch.get_num_threads()}")
+    print(f"bf16:        {_bf16_support(torch)}")
+    print(f"cache:       {data_dir()}")
+    for row in cached_models():
+        where = row["cached"] or "not cached (mne-piunet fetch NAME)"
+        print(f"model {row['name']!r}: {where}")
+
+
+def _bf16_support(torch):
+    """Say where bfloat16 runs natively (autocast is 1.5-2x faster there)."""
+    found = []
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        found.append("CUDA")
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        flags = ""
+    if "avx512_bf16" in flags or "amx_bf16" in flags:
+        found.append("CPU (avx512_bf16/amx_bf16)")
+    return ", ".join(found) or "no native support found"
 
 
 def _train(args):
@@ -148,7 +196,12 @@ def main(argv=None):
     )
     demo.add_argument("--n-samples", type=int, default=20, help="simulated samples")
     demo.add_argument("--seed", type=int, default=0, help="seed of the simulation")
+    demo.add_argument(
+        "--out", default="mne-piunet-demo.png", help="figure of the maps (PNG)"
+    )
     demo.set_defaults(func=_demo)
+    info = sub.add_parser("sys_info", help="versions, devices, cache and models")
+    info.set_defaults(func=_sys_info)
     train = sub.add_parser("train", help="train a model on the template")
     train.add_argument("--out", required=True, help="model file to write")
     train.add_argument("--montage", default="easycap-M10", help="MNE montage name")

@@ -84,6 +84,14 @@ amplitude : "fit" | "init"
     (the paper's rule; with an identity network this returns the init).
 """
 
+docdict["smoothing"] = """
+smoothing : float | None
+    Width (full width at half maximum, in seconds) of a Gaussian time window
+    over which the data are averaged before the physics init, so that the
+    network sees steadier patterns; each time point's amplitude is still
+    fitted to its own data. ``None`` (or 0): every time point on its own.
+"""
+
 docdict["ref_morik"] = """
 .. [1] Morik, Hashemi, Müller, Haufe and Nakajima (2025). Enhancing
    Brain Source Reconstruction by Initializing 3D Neural Networks with

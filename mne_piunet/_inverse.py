@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from mne.forward import is_fixed_orient
 from mne.utils import ProgressBar, logger, verbose, warn
+from scipy.ndimage import gaussian_filter1d
 
 from ._docs import fill_doc
 from ._eeg import electrode_directions, montage_coverage, pick_good_eeg
@@ -130,14 +131,28 @@ class PIUNetOperator:
             return (self.n_sources, 3, n_times)
         return (self.n_sources, n_times)
 
-    def apply(self, data, *, nave, pick_ori, amplitude, batch_size, device, out=None):
+    def apply(
+        self,
+        data,
+        *,
+        nave,
+        pick_ori,
+        amplitude,
+        batch_size,
+        device,
+        smoothed=None,
+        out=None,
+    ):
         """Sensor data (n_channels, n_times) -> sources, reduced by ``pick_ori``.
 
         Each batch of time points goes through every stage before the next,
-        so memory holds only the output at full length. ``out``, when given,
+        so memory holds only the output at full length. ``smoothed``, when
+        given, is the data the init (the network's input) is computed from;
+        the amplitudes are fitted to ``data`` itself. ``out``, when given,
         receives the solution in place (e.g. a slice of a float32 array).
         """
         _check_finite(data)
+        smoothed = data if smoothed is None else smoothed
         n_times = data.shape[-1]
         if out is None:
             out = np.empty(self.out_shape(n_times, pick_ori))
@@ -147,7 +162,9 @@ class PIUNetOperator:
         with torch.inference_mode():
             for start in range(0, n_times, batch_size):
                 block = torch.as_tensor(data[:, start : start + batch_size])
-                init = kernel.apply(block, device=device)
+                init = kernel.apply(
+                    smoothed[:, start : start + batch_size], device=device
+                )
                 fit = None
                 if amplitude == "fit":
                     fit = self._fit(block, nave, device)
@@ -197,6 +214,23 @@ def _reduce(sol, pick_ori, normals):
     if pick_ori == "normal":
         return torch.einsum("tnk,nk->nt", sol, normals)
     return sol.permute(1, 2, 0)
+
+
+def _smoothing_sigma(smoothing, sfreq):
+    """Gaussian standard deviation in samples of a FWHM in seconds (None: 0)."""
+    if smoothing is None:
+        return 0.0
+    validate_type(smoothing, "numeric", "smoothing")
+    if not (np.isfinite(smoothing) and smoothing >= 0):
+        raise ValueError(f"smoothing must be None or >= 0 seconds, got {smoothing}")
+    return float(smoothing) * sfreq / (2 * np.sqrt(2 * np.log(2)))
+
+
+def _smooth(data, sigma):
+    """Gaussian smoothing over time (the last axis); ``sigma`` in samples."""
+    if not sigma:
+        return data
+    return gaussian_filter1d(data, sigma, axis=-1, mode="nearest")
 
 
 def _check_finite(data):
@@ -393,6 +427,7 @@ def apply_piunet(
     init="eLORETA",
     pick_ori=None,
     amplitude="fit",
+    smoothing=None,
     batch_size=None,
     device=None,
     verbose=None,
@@ -414,6 +449,7 @@ def apply_piunet(
     %(init)s
     %(pick_ori)s
     %(amplitude)s
+    %(smoothing)s
     %(batch_size)s
     %(device)s
     %(verbose)s
@@ -439,8 +475,10 @@ def apply_piunet(
     check_src_normal(pick_ori, op.src)
     picks = _check_data(evoked, op)
     logger.info(f'Applying 3D-PIUNet to "{evoked.comment}" on {device}...')
+    sigma = _smoothing_sigma(smoothing, evoked.info["sfreq"])
     sol = op.apply(
         evoked.data[picks],
+        smoothed=_smooth(evoked.data[picks], sigma),
         nave=evoked.nave,
         pick_ori=pick_ori,
         amplitude=amplitude,
@@ -463,6 +501,7 @@ def apply_piunet_epochs(
     init="eLORETA",
     pick_ori=None,
     amplitude="fit",
+    smoothing=None,
     batch_size=None,
     device=None,
     return_generator=False,
@@ -481,6 +520,7 @@ def apply_piunet_epochs(
     %(init)s
     %(pick_ori)s
     %(amplitude)s
+    %(smoothing)s
     %(batch_size)s
     %(device)s
     return_generator : bool
@@ -504,15 +544,18 @@ def apply_piunet_epochs(
     check_src_normal(pick_ori, op.src)
     picks = _check_data(epochs, op)
     run = dict(pick_ori=pick_ori, amplitude=amplitude, batch_size=batch_size)
-    gen = _epochs_gen(epochs, picks, op, run, device)
+    sigma = _smoothing_sigma(smoothing, epochs.info["sfreq"])
+    gen = _epochs_gen(epochs, picks, op, run, sigma, device)
     return gen if return_generator else list(gen)
 
 
-def _epochs_gen(epochs, picks, op, run, device):
+def _epochs_gen(epochs, picks, op, run, sigma, device):
     tstep = 1.0 / epochs.info["sfreq"]
     for k, data in enumerate(epochs):
         logger.info(f"Processing epoch : {k + 1}")
-        sol = op.apply(data[picks], nave=1, device=device, **run)
+        data = data[picks]
+        smoothed = _smooth(data, sigma)
+        sol = op.apply(data, smoothed=smoothed, nave=1, device=device, **run)
         yield op.make_stc(sol, epochs.times[0], tstep, run["pick_ori"])
 
 
@@ -528,6 +571,7 @@ def apply_piunet_raw(
     init="eLORETA",
     pick_ori=None,
     amplitude="fit",
+    smoothing=None,
     start=None,
     stop=None,
     buffer_size=1000,
@@ -548,6 +592,7 @@ def apply_piunet_raw(
     %(init)s
     %(pick_ori)s
     %(amplitude)s
+    %(smoothing)s
     start : int | None
         First sample to process (default: the first).
     stop : int | None
@@ -592,10 +637,16 @@ def apply_piunet_raw(
     sol = np.empty(op.out_shape(stop - start, pick_ori), dtype=np.float32)
     chunks = range(start, stop, buffer_size)
     logger.info(f"Applying 3D-PIUNet to {stop - start} samples on {device}...")
+    sigma = _smoothing_sigma(smoothing, raw.info["sfreq"])
+    pad = int(np.ceil(4 * sigma)) if sigma else 0  # smoothing looks this far
     for first in ProgressBar(chunks, mesg="Raw chunks"):
         last = min(first + buffer_size, stop)
+        lo, hi = max(first - pad, 0), min(last + pad, raw.n_times)
+        padded = raw[picks, lo:hi][0]
+        smoothed = _smooth(padded, sigma)[:, first - lo : last - lo]
         op.apply(
-            raw[picks, first:last][0],
+            padded[:, first - lo : last - lo],
+            smoothed=smoothed,
             nave=1,
             pick_ori=pick_ori,
             amplitude=amplitude,

@@ -3,14 +3,33 @@ import pytest
 from mne_piunet.__main__ import main
 
 
-def test_demo(capsys):
-    assert main(["--verbose", "warning", "demo", "--n-samples", "3"]) == 0
+def test_demo(capsys, tmp_path):
+    png = tmp_path / "demo.png"
+    assert (
+        main(["--verbose", "warning", "demo", "--n-samples", "3", "--out", str(png)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "3 simulated single sources" in out
     lines = [line.split() for line in out.splitlines()]
     rows = {r[0]: r[1:] for r in lines if r and r[0] in ("PIUNet", "eLORETA")}
     assert set(rows) == {"PIUNet", "eLORETA"}
-    assert all(float(v) >= 0 for v in rows["PIUNet"])
+    for values in rows.values():  # numbers, never nan
+        assert all(0 <= float(v) < 1e3 for v in values), values
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(png.resolve()) in out
+
+
+def test_sys_info(capsys):
+    import mne
+    import torch
+
+    assert main(["sys_info"]) == 0
+    out = capsys.readouterr().out
+    assert f"mne:         {mne.__version__}" in out
+    assert f"torch:       {torch.__version__}" in out
+    assert "devices:     cpu" in out and "bf16:" in out
+    assert "model 'default': " in out
 
 
 def test_bad_command(capsys):

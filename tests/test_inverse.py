@@ -1,3 +1,5 @@
+import warnings
+
 import mne
 import numpy as np
 import pytest
@@ -400,3 +402,18 @@ def test_fitted_amplitudes_are_physical(sample_vol_forward, sample_cov):
         batch_size=4,
     )
     assert_allclose(stc.data, truth, rtol=1e-4, atol=1e-4 * np.abs(truth).max())
+
+
+def test_montage_far_from_training_warns(sample_evoked, sample_vol_forward):
+    """The shipped model knows its training electrodes; a partial montage warns."""
+    evoked = sample_evoked.copy().pick("eeg")
+    back = [ch["ch_name"] for ch in evoked.info["chs"] if ch["loc"][1] < -0.02]
+    assert len(back) >= 16
+    evoked = evoked.pick(back)
+    fwd = mne.pick_channels_forward(sample_vol_forward, back)
+    with pytest.warns(RuntimeWarning, match=r"near only \d+% of the 61.*'robust'"):
+        make_piunet_operator(evoked.info, fwd, model="default")
+    # the full 60-electrode montage covers the training montage: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_piunet_operator(sample_evoked.info, sample_vol_forward, model="default")

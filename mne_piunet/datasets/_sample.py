@@ -12,7 +12,7 @@ from ._testing import CONFIG_KEY, testing_data_path
 
 @dataclass
 class SampleHead:
-    """The sample subject's left-visual EEG response and its head model."""
+    """The sample subject's EEG response and its head model."""
 
     evoked: mne.Evoked  #: 60 EEG channels, average-reference projector, baselined
     noise_cov: mne.Covariance
@@ -21,7 +21,9 @@ class SampleHead:
 
 
 @verbose
-def load_sample_head(spacing=0.007, *, path=None, verbose=None):
+def load_sample_head(
+    spacing=0.007, *, condition="Left visual", path=None, verbose=None
+):
     """Load the sample subject's EEG data and a volume forward on its real BEM.
 
     The forward (3-layer BEM, 60 digitised electrodes, volume grid of
@@ -31,6 +33,9 @@ def load_sample_head(spacing=0.007, *, path=None, verbose=None):
     ----------
     spacing : float
         Volume grid spacing in metres.
+    condition : str
+        The evoked response: ``"Left visual"``, ``"Right visual"``,
+        ``"Left Auditory"`` or ``"Right Auditory"``.
     path : path-like | None
         Folder holding ``sample/`` (see :func:`testing_data_path`).
     %(verbose)s
@@ -48,7 +53,7 @@ def load_sample_head(spacing=0.007, *, path=None, verbose=None):
         )
     sample = root / "sample"
     evoked = mne.read_evokeds(
-        sample / "MEG" / "test-ave.fif.gz", condition="Left visual", verbose=False
+        sample / "MEG" / "test-ave.fif.gz", condition=condition, verbose=False
     )
     evoked = evoked.apply_baseline((None, 0)).pick("eeg")
     cov = mne.read_cov(sample / "MEG" / "test-cov.fif", verbose=False)
