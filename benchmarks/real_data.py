@@ -82,8 +82,12 @@ def _estimates(evoked, forward, model, cov, op_cov, smoothing):
 
 
 def real_part(model, heads, smoothing):
-    """Metrics of PIUNet and eLORETA on the real responses, both covariances."""
-    rows = []
+    """Metrics of PIUNet and eLORETA on the real responses, both covariances.
+
+    Returns the rows and, per (condition, covariance), the times, the GFP and
+    each method's map maximum over time (for the figure).
+    """
+    rows, traces = [], {}
     for condition, head in heads.items():
         evoked = head.evoked
         positions = forward_source_positions(head.forward)
@@ -93,15 +97,38 @@ def real_part(model, heads, smoothing):
             ("ad-hoc", adhoc, None),
         ):
             stcs = _estimates(evoked, head.forward, model, cov, op_cov, smoothing)
+            gfp = _gfp(evoked)
+            traces[condition, cov_name] = dict(times=evoked.times, GFP=gfp)
             for method, stc in stcs.items():
-                row = trace_metrics(
-                    _amplitudes(stc), evoked.times, _gfp(evoked), positions
-                )
+                amp = _amplitudes(stc)
+                traces[condition, cov_name][method] = amp.max(axis=0)
+                row = trace_metrics(amp, evoked.times, gfp, positions)
                 rows.append(
                     dict(condition=condition, cov=cov_name, method=method, **row)
                 )
                 print(rows[-1], flush=True)
-    return rows
+    return rows, traces
+
+
+def plot_traces(traces, fname):
+    """Map maximum of each method and the GFP over time, each scaled to 1."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        2, 2, figsize=(10, 6), sharex=True, sharey=True, layout="constrained"
+    )
+    for ax, ((condition, cov), trace) in zip(axes.ravel(), traces.items(), strict=True):
+        times = 1e3 * trace["times"]
+        for name, color in (("GFP", "k"), ("eLORETA", "C0"), ("PIUNet", "C3")):
+            ax.plot(times, trace[name] / trace[name].max(), color=color, label=name)
+        ax.axvspan(1e3 * WINDOW[0], 1e3 * WINDOW[1], color="0.92", zorder=0)
+        ax.set(title=f"{condition}, {cov} covariance", xlabel="time (ms)")
+    axes[0, 0].set_ylabel("map maximum / GFP\n(each scaled to 1)")
+    axes[0, 0].legend(loc="upper left")
+    fig.savefig(fname, dpi=80)
 
 
 def _noise_colour(cov, info):
@@ -200,7 +227,8 @@ def main():
         cond: load_sample_head(condition=cond, verbose=False)
         for cond in ("Left visual", "Right visual")
     }
-    real = real_part(model, heads, args.smoothing)
+    real, traces = real_part(model, heads, args.smoothing)
+    plot_traces(traces, out / "traces.png")
     semi = semi_real_part(
         model, heads["Left visual"], args.n_samples, args.seed, args.smoothing
     )
