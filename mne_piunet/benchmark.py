@@ -18,6 +18,7 @@ import numpy as np
 from mne.utils import ProgressBar, verbose
 
 from . import metrics
+from ._docs import fill_doc
 from ._eeg import average_reference, forward_eeg_info
 from ._grid import forward_source_positions
 from ._inverse import apply_piunet
@@ -91,6 +92,7 @@ class BenchmarkConfig:
 
 
 @verbose
+@fill_doc
 def run_benchmark(forward, model, config=None, *, verbose=None):
     """Run the benchmark; return one record (dict) per sample and method.
 
@@ -98,8 +100,7 @@ def run_benchmark(forward, model, config=None, *, verbose=None):
     ----------
     forward : instance of Forward
         Head model the test data are simulated with and inverted on.
-    model : PIUNet | path-like | None
-        The model for the ``"PIUNet"`` method.
+    %(model)s
     config : BenchmarkConfig | None
         What to test.
     %(verbose)s

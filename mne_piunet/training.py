@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from mne.utils import ProgressBar, logger, use_log_level, verbose
 
+from ._docs import fill_doc
 from ._eeg import average_reference, electrode_directions, forward_eeg_info
 from ._grid import GridSpec, VoxelGrid, forward_source_positions
 from ._io import atomic_path
@@ -335,6 +336,7 @@ def _l1(model, grid, batch, network=None):
 
 
 @verbose
+@fill_doc
 def train_model(
     forward,
     config=None,
@@ -366,8 +368,7 @@ def train_model(
         Free-orientation EEG forward solution to train for.
     config : TrainConfig | None
         Training configuration; ``None`` uses the defaults.
-    noise_cov : instance of Covariance | None
-        Noise covariance of the init (``None``: ad-hoc).
+    %(noise_cov)s
     pretrained : PIUNet | path-like | None
         Start from this model's weights (fine-tuning, e.g. of a pretrained
         model to another head model or to random montages) instead of a
