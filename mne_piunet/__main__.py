@@ -30,7 +30,9 @@ def _demo(args):
     info = forward_eeg_info(fwd)
     evoked = mne.EvokedArray(batch.sensors.numpy().T, info, tmin=0.0)
     pos = forward_source_positions(fwd)
-    piunet = apply_piunet(evoked, fwd, args.model, pick_ori="vector", verbose=False)
+    piunet = apply_piunet(  # the "time points" are independent samples
+        evoked, fwd, args.model, pick_ori="vector", smoothing=None, verbose=False
+    )
     inv = mne.minimum_norm.make_inverse_operator(
         info, fwd, mne.make_ad_hoc_cov(info, verbose=False), loose=1.0, verbose=False
     )

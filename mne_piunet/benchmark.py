@@ -166,6 +166,7 @@ def _estimate(method, evoked, forward, model, config, noise_vars):
             model,
             lambda2=config.lambda2,
             pick_ori="vector",
+            smoothing=None,  # the "time points" are independent samples
             verbose=False,
         )
         return stc.data

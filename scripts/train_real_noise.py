@@ -10,6 +10,10 @@ of ``apply_piunet``). Run from the repository root; resumes from
 runs/real-noise/checkpoint.pt:
 
     python scripts/train_real_noise.py --time-limit 3600
+
+The shipped default is this run at 6,000 steps (48,000 samples, 58 minutes on
+2 CPU cores; the learning rate halved to 1.6e-5 on plateaus): validation L1
+0.049 -> 0.046 (eLORETA init 0.237, all-zero map 0.062).
 """
 
 import dataclasses

@@ -39,6 +39,7 @@ def test_identity_network_equals_mne(
         lambda2=1.0 / 16,
         pick_ori="vector",
         amplitude="init",
+        smoothing=None,
     )
     ref = _mne_stc(
         sample_evoked, sample_vol_forward, sample_cov, init, "vector", lambda2=1.0 / 16
@@ -57,6 +58,7 @@ def test_identity_network_norm(sample_evoked, sample_vol_forward, sample_cov):
         identity_model(sample_vol_forward),
         sample_cov,
         amplitude="init",
+        smoothing=None,
     )
     ref = _mne_stc(sample_evoked, sample_vol_forward, sample_cov, "eLORETA", None)
     assert isinstance(stc, mne.VolSourceEstimate)
@@ -80,7 +82,7 @@ def test_network_output_is_rescaled(sample_evoked, sample_vol_forward, sample_co
     evoked.data[:, :5] = 0.0
     grid = identity_model(sample_vol_forward).grid
     for amplitude, factor in (("init", 2.0), ("fit", 1.0)):
-        kwargs = dict(noise_cov=sample_cov, amplitude=amplitude)
+        kwargs = dict(noise_cov=sample_cov, amplitude=amplitude, smoothing=None)
         double, ident = PIUNet(Double(), grid), PIUNet(torch.nn.Identity(), grid)
         stc = apply_piunet(evoked, sample_vol_forward, double, **kwargs)
         ref = apply_piunet(evoked, sample_vol_forward, ident, **kwargs)
@@ -93,7 +95,7 @@ def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
     model = tiny_model(sample_vol_forward)
     evoked = sample_evoked.copy().crop(0.05, 0.1)
     n_src = sample_vol_forward["nsource"]
-    stc = apply_piunet(evoked, sample_vol_forward, model)
+    stc = apply_piunet(evoked, sample_vol_forward, model, smoothing=None)
     assert isinstance(stc, mne.VolSourceEstimate)
     assert stc.data.shape == (n_src, len(evoked.times))
     assert_allclose(stc.times, evoked.times)
@@ -103,22 +105,32 @@ def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
         evoked.info,
         tmin=evoked.times[0],
     )
-    stcs = apply_piunet_epochs(epochs, sample_vol_forward, model, pick_ori="vector")
+    stcs = apply_piunet_epochs(
+        epochs, sample_vol_forward, model, pick_ori="vector", smoothing=None
+    )
     assert len(stcs) == 3
     assert all(isinstance(s, mne.VolVectorSourceEstimate) for s in stcs)
     assert stcs[0].data.shape == (n_src, 3, len(evoked.times))
-    # the network sees each time point normalised, so scaling the data scales
-    # the estimate, and the first epoch equals the evoked estimate
+    # each time point on its own (no smoothing: the tiled raw below has jumps):
+    # scaling the data scales the estimate, the first epoch equals the evoked
     assert_allclose(stcs[2].data, 2 * stcs[0].data, rtol=1e-4, atol=1e-12)
     assert_allclose(np.linalg.norm(stcs[0].data, axis=1), stc.data, rtol=1e-5)
-    gen = apply_piunet_epochs(epochs, sample_vol_forward, model, return_generator=True)
+    gen = apply_piunet_epochs(
+        epochs, sample_vol_forward, model, return_generator=True, smoothing=None
+    )
     assert not isinstance(gen, list)
     assert_allclose(next(gen).data, stc.data, rtol=1e-5)
 
     raw = mne.io.RawArray(np.tile(evoked.data, 3), evoked.info)
     n = len(evoked.times)
     stc_raw = apply_piunet_raw(
-        raw, sample_vol_forward, model, start=n, stop=3 * n, buffer_size=7
+        raw,
+        sample_vol_forward,
+        model,
+        start=n,
+        stop=3 * n,
+        buffer_size=7,
+        smoothing=None,
     )
     assert isinstance(stc_raw, mne.VolSourceEstimate)
     assert stc_raw.data.shape == (n_src, 2 * n)
@@ -127,7 +139,13 @@ def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
     peak = np.abs(stc.data).max(axis=0)
     assert (np.abs(stc_raw.data[:, :n] - stc.data).max(axis=0) < 1e-3 * peak).all()
     vec_raw = apply_piunet_raw(
-        raw, sample_vol_forward, model, pick_ori="vector", stop=n, buffer_size=50
+        raw,
+        sample_vol_forward,
+        model,
+        pick_ori="vector",
+        stop=n,
+        buffer_size=50,
+        smoothing=None,
     )
     assert isinstance(vec_raw, mne.VolVectorSourceEstimate)
     assert vec_raw.data.dtype == np.float32
@@ -432,7 +450,9 @@ def test_smoothing(sample_evoked, sample_vol_forward, sample_cov):
     smoothed.data = gaussian_filter1d(evoked.data, sigma, axis=-1, mode="nearest")
     ref = _mne_stc(smoothed, sample_vol_forward, sample_cov, "eLORETA", "vector")
     assert_allclose(stc.data, ref.data, rtol=1e-5, atol=1e-6 * np.abs(ref.data).max())
-    unsmoothed = apply_piunet(evoked, sample_vol_forward, model, **kwargs)
+    unsmoothed = apply_piunet(
+        evoked, sample_vol_forward, model, smoothing=None, **kwargs
+    )
     assert_allclose(
         apply_piunet(evoked, sample_vol_forward, model, smoothing=0, **kwargs).data,
         unsmoothed.data,
