@@ -114,6 +114,8 @@ def part_evoked(args):
             [model.refine(i, op.grid, network=network) for i in init.split(16)]
         )
     plain = torch.linalg.vector_norm(plain, dim=2).T.numpy()
+    # the same rule through apply_piunet (the paper's amplitudes, no smoothing)
+    stc = apply_piunet(head.evoked, op, amplitude="init", smoothing=None)
     diff = np.abs(stc.data - plain).max(axis=0) / np.abs(plain).max(axis=0)
     return [
         dict(

@@ -23,5 +23,5 @@ def test_default_model_beats_eloreta_on_single_sources():
         method: np.median([r["nemd"] for r in records if r["method"] == method])
         for method in config.methods
     }
-    # measured: about 0.3 against 0.8 (doc/benchmark-targets)
+    # measured: 0.319 against 0.789 (seed 777; doc/benchmark-targets: 0.31 / 0.78)
     assert median["PIUNet"] < 0.7 * median["eLORETA"], median
