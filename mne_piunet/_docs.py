@@ -64,6 +64,16 @@ init : "eLORETA" | "sLORETA" | "MNE" | "dSPM"
     The linear inverse used as physics init (the paper uses eLORETA).
 """
 
+docdict["init_method"] = """
+method : "eLORETA" | "sLORETA" | "MNE" | "dSPM"
+    The inverse method of the init.
+"""
+
+docdict["nave"] = """
+nave : int
+    Number of averages (scales the noise covariance, as in MNE).
+"""
+
 docdict["batch_size"] = """
 batch_size : int | None
     Time points per network call; ``None`` chooses 8 on CPU and 128 on

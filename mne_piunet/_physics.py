@@ -8,6 +8,7 @@ import torch
 from mne.minimum_norm import make_inverse_operator, prepare_inverse_operator
 from mne.utils import logger
 
+from ._docs import fill_doc
 from ._mne_private import assemble_kernel, check_option, validate_type
 
 INIT_METHODS = ("eLORETA", "sLORETA", "MNE", "dSPM")
@@ -82,6 +83,7 @@ def check_lambda2(lambda2):
     return float(lambda2)
 
 
+@fill_doc
 def make_free_inverse(info, forward, noise_cov=None):
     """MNE's free-orientation inverse operator (the part shared by all kernels).
 
@@ -91,8 +93,7 @@ def make_free_inverse(info, forward, noise_cov=None):
         Measurement info of the (EEG) channels to use, with their projectors.
     forward : instance of Forward
         Free-orientation forward solution.
-    noise_cov : instance of Covariance | None
-        Noise covariance; ``None`` uses :func:`mne.make_ad_hoc_cov`.
+    %(noise_cov)s
 
     Returns
     -------
@@ -105,6 +106,7 @@ def make_free_inverse(info, forward, noise_cov=None):
     return make_inverse_operator(info, forward, noise_cov, loose=1.0, verbose=False)
 
 
+@fill_doc
 def kernel_from_inverse(inv, *, lambda2, method, nave=1):
     """Assemble the init kernel of an inverse operator, as apply_inverse does.
 
@@ -112,12 +114,9 @@ def kernel_from_inverse(inv, *, lambda2, method, nave=1):
     ----------
     inv : instance of InverseOperator
         From :func:`make_free_inverse`.
-    lambda2 : float
-        Regularisation parameter.
-    method : str
-        One of ``"eLORETA"``, ``"sLORETA"``, ``"MNE"``, ``"dSPM"``.
-    nave : int
-        Number of averages (scales the noise covariance, as in MNE).
+    %(lambda2)s
+    %(init_method)s
+    %(nave)s
 
     Returns
     -------
@@ -137,6 +136,7 @@ def kernel_from_inverse(inv, *, lambda2, method, nave=1):
     return InitKernel(kernel, whitener, ch_names, method, lambda2)
 
 
+@fill_doc
 def make_init_kernel(info, forward, noise_cov=None, *, lambda2, method, nave=1):
     """Compute the init kernel through MNE's own inverse code.
 
@@ -146,14 +146,10 @@ def make_init_kernel(info, forward, noise_cov=None, *, lambda2, method, nave=1):
         Measurement info of the (EEG) channels to use, with their projectors.
     forward : instance of Forward
         Free-orientation forward solution.
-    noise_cov : instance of Covariance | None
-        Noise covariance; ``None`` uses :func:`mne.make_ad_hoc_cov`.
-    lambda2 : float
-        Regularisation parameter.
-    method : str
-        One of ``"eLORETA"``, ``"sLORETA"``, ``"MNE"``, ``"dSPM"``.
-    nave : int
-        Number of averages (scales the noise covariance, as in MNE).
+    %(noise_cov)s
+    %(lambda2)s
+    %(init_method)s
+    %(nave)s
 
     Returns
     -------
