@@ -77,7 +77,7 @@ class PIUNetOperator:
         self.lambda2 = lambda2
         self.noise_cov = noise_cov
         self._kernels = {}  # nave -> InitKernel
-        self._fit_gains = {}  # (nave, device) -> whitened gain as a tensor
+        self._fit_maps = {}  # (nave, device) -> whitener and whitened gain, tensors
 
     @property
     def n_sources(self):
@@ -175,15 +175,16 @@ class PIUNetOperator:
 
     def _fit(self, block, nave, device):
         """Whitened data and gain: the least-squares amplitude of the rule."""
-        kernel = self.kernel(nave)
         key = (nave, torch.device(device))
-        if key not in self._fit_gains:
-            self._fit_gains[key] = torch.as_tensor(
-                kernel.whitener @ self.gain, device=device
+        if key not in self._fit_maps:  # once per operator, not per batch
+            whitener = self.kernel(nave).whitener
+            self._fit_maps[key] = (
+                torch.as_tensor(whitener, device=device),
+                torch.as_tensor(whitener @ self.gain, device=device),
             )
-        whitener = torch.as_tensor(kernel.whitener, device=device)
+        whitener, gain = self._fit_maps[key]
         data = whitener @ block.to(device=device, dtype=whitener.dtype)
-        return data.T, self._fit_gains[key]
+        return data.T, gain
 
     def _normals(self, pick_ori, device):
         if pick_ori != "normal":

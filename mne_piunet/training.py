@@ -18,7 +18,7 @@ from ._eeg import average_reference, electrode_directions, forward_eeg_info
 from ._grid import GridSpec, VoxelGrid, forward_source_positions
 from ._io import atomic_path
 from ._mne_private import source_space_subject, validate_type
-from ._model import PIUNet, check_model, get_device, least_squares_amplitude
+from ._model import PIUNet, check_model, get_device
 from ._network import UNet3D, UNetConfig
 from ._physics import InitKernel, make_init_kernel
 from .simulation import (
@@ -208,6 +208,7 @@ class _Problem:
                 forward, config.spacing, config.network.size_factor, config.margin
             )
         self.grid = VoxelGrid.from_forward(self.spec, forward)
+        self.init_model = PIUNet(torch.nn.Identity(), self.spec)  # the init alone
         self.sim = SourceSimulator(forward, config.simulation, device=device)
         self.config = config
 
@@ -294,10 +295,8 @@ class _Problem:
         norm = batch.sources.abs().amax(dim=(1, 2))
         silent = norm == 0
         if silent.any():  # baselines: errors relative to what the init shows
-            with torch.no_grad():
-                shown = PIUNet.network_input(init, self.grid)[0]
-                shown = self.grid.to_sources(shown)
-                shown = shown * least_squares_amplitude(shown, *fit)
+            with torch.no_grad():  # the refine rule with an identity network
+                shown = self.init_model.refine(init, self.grid, fit=fit)
             norm = torch.where(silent, shown.abs().amax(dim=(1, 2)), norm)
         return _Batch(init, fit, batch.sources, norm.clamp_min(1e-30))
 
