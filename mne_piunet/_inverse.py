@@ -5,6 +5,7 @@ Data flow, one batch of time points at a time: sensor data -> physics init
 the sources) -> ``pick_ori`` -> the source estimate class MNE would return.
 """
 
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import mne
@@ -27,7 +28,7 @@ from ._mne_private import (
     source_space_subject,
     validate_type,
 )
-from ._model import check_model, get_device
+from ._model import check_model, get_device, use_bf16
 from ._physics import (
     INIT_METHODS,
     check_lambda2,
@@ -131,19 +132,8 @@ class PIUNetOperator:
             return (self.n_sources, 3, n_times)
         return (self.n_sources, n_times)
 
-    def apply(
-        self,
-        data,
-        *,
-        nave,
-        pick_ori,
-        amplitude,
-        batch_size,
-        device,
-        smoothed=None,
-        out=None,
-    ):
-        """Sensor data (n_channels, n_times) -> sources, reduced by ``pick_ori``.
+    def apply(self, data, run, *, nave, smoothed=None, out=None):
+        """Sensor data (n_channels, n_times) -> sources, reduced by ``run.pick_ori``.
 
         Each batch of time points goes through every stage before the next,
         so memory holds only the output at full length. ``smoothed``, when
@@ -155,22 +145,20 @@ class PIUNetOperator:
         smoothed = data if smoothed is None else smoothed
         n_times = data.shape[-1]
         if out is None:
-            out = np.empty(self.out_shape(n_times, pick_ori))
-        kernel = self.kernel(nave)
-        network = self.model.inference_network(device)
-        normals = self._normals(pick_ori, device)
+            out = np.empty(self.out_shape(n_times, run.pick_ori))
+        kernel, device, step = self.kernel(nave), run.device, run.batch_size
+        network = self.model.inference_network(device, bf16=run.bf16)
+        normals = self._normals(run.pick_ori, device)
         with torch.inference_mode():
-            for start in range(0, n_times, batch_size):
-                block = torch.as_tensor(data[:, start : start + batch_size])
-                init = kernel.apply(
-                    smoothed[:, start : start + batch_size], device=device
-                )
+            for start in range(0, n_times, step):
+                block = torch.as_tensor(data[:, start : start + step])
+                init = kernel.apply(smoothed[:, start : start + step], device=device)
                 fit = None
-                if amplitude == "fit":
+                if run.amplitude == "fit":
                     fit = self._fit(block, nave, device)
                 sol = self.model.refine(init, self.grid, fit=fit, network=network)
-                sol = _reduce(sol, pick_ori, normals).cpu().numpy()
-                out[..., start : start + batch_size] = sol
+                sol = _reduce(sol, run.pick_ori, normals).cpu().numpy()
+                out[..., start : start + step] = sol
         return out
 
     def _fit(self, block, nave, device):
@@ -404,7 +392,20 @@ def _check_data(inst, op):
     return picks
 
 
-def _check_run_args(pick_ori, amplitude, batch_size, device, *, cpu_batch_size=8):
+@dataclass(frozen=True)
+class _Run:
+    """How the operator runs: output form, amplitude rule, batching, hardware."""
+
+    pick_ori: str | None
+    amplitude: str
+    batch_size: int
+    device: torch.device
+    bf16: bool
+
+
+def _check_run_args(
+    pick_ori, amplitude, batch_size, device, precision, *, cpu_batch_size=8
+):
     check_option("pick_ori", pick_ori, _PICK_ORI)
     check_option("amplitude", amplitude, _AMPLITUDE)
     device = get_device(device)
@@ -413,7 +414,8 @@ def _check_run_args(pick_ori, amplitude, batch_size, device, *, cpu_batch_size=8
     batch_size = ensure_int(batch_size, "batch_size")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    return batch_size, device
+    bf16 = use_bf16(precision, device)
+    return _Run(pick_ori, amplitude, batch_size, device, bf16)
 
 
 @verbose
@@ -431,6 +433,7 @@ def apply_piunet(
     smoothing=0.02,
     batch_size=None,
     device=None,
+    precision="auto",
     verbose=None,
 ):
     """Localise an evoked response with 3D-PIUNet.
@@ -453,6 +456,7 @@ def apply_piunet(
     %(smoothing)s
     %(batch_size)s
     %(device)s
+    %(precision)s
     %(verbose)s
 
     Returns
@@ -471,21 +475,14 @@ def apply_piunet(
     %(ref_morik)s
     """  # noqa: E501
     validate_type(evoked, mne.Evoked, "evoked")
-    batch_size, device = _check_run_args(pick_ori, amplitude, batch_size, device)
+    run = _check_run_args(pick_ori, amplitude, batch_size, device, precision)
     op = _get_operator(evoked, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
     picks = _check_data(evoked, op)
-    logger.info(f'Applying 3D-PIUNet to "{evoked.comment}" on {device}...')
+    logger.info(f'Applying 3D-PIUNet to "{evoked.comment}" on {run.device}...')
     sigma = _smoothing_sigma(smoothing, evoked.info["sfreq"])
-    sol = op.apply(
-        evoked.data[picks],
-        smoothed=_smooth(evoked.data[picks], sigma),
-        nave=evoked.nave,
-        pick_ori=pick_ori,
-        amplitude=amplitude,
-        batch_size=batch_size,
-        device=device,
-    )
+    data = evoked.data[picks]
+    sol = op.apply(data, run, nave=evoked.nave, smoothed=_smooth(data, sigma))
     logger.info("[done]")
     return op.make_stc(sol, evoked.times[0], 1.0 / evoked.info["sfreq"], pick_ori)
 
@@ -505,6 +502,7 @@ def apply_piunet_epochs(
     smoothing=0.02,
     batch_size=None,
     device=None,
+    precision="auto",
     return_generator=False,
     verbose=None,
 ):
@@ -524,6 +522,7 @@ def apply_piunet_epochs(
     %(smoothing)s
     %(batch_size)s
     %(device)s
+    %(precision)s
     return_generator : bool
         Return a generator that yields one source estimate per epoch instead
         of a list (saves memory).
@@ -540,24 +539,22 @@ def apply_piunet_epochs(
     make_piunet_operator, apply_piunet, mne.minimum_norm.apply_inverse_epochs
     """
     validate_type(epochs, mne.BaseEpochs, "epochs")
-    batch_size, device = _check_run_args(pick_ori, amplitude, batch_size, device)
+    run = _check_run_args(pick_ori, amplitude, batch_size, device, precision)
     op = _get_operator(epochs, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
     picks = _check_data(epochs, op)
-    run = dict(pick_ori=pick_ori, amplitude=amplitude, batch_size=batch_size)
     sigma = _smoothing_sigma(smoothing, epochs.info["sfreq"])
-    gen = _epochs_gen(epochs, picks, op, run, sigma, device)
+    gen = _epochs_gen(epochs, picks, op, run, sigma)
     return gen if return_generator else list(gen)
 
 
-def _epochs_gen(epochs, picks, op, run, sigma, device):
+def _epochs_gen(epochs, picks, op, run, sigma):
     tstep = 1.0 / epochs.info["sfreq"]
     for k, data in enumerate(epochs):
         logger.info(f"Processing epoch : {k + 1}")
         data = data[picks]
-        smoothed = _smooth(data, sigma)
-        sol = op.apply(data, smoothed=smoothed, nave=1, device=device, **run)
-        yield op.make_stc(sol, epochs.times[0], tstep, run["pick_ori"])
+        sol = op.apply(data, run, nave=1, smoothed=_smooth(data, sigma))
+        yield op.make_stc(sol, epochs.times[0], tstep, run.pick_ori)
 
 
 @verbose
@@ -578,6 +575,7 @@ def apply_piunet_raw(
     buffer_size=1000,
     batch_size=None,
     device=None,
+    precision="auto",
     verbose=None,
 ):
     """Localise continuous data with 3D-PIUNet, a chunk at a time.
@@ -606,6 +604,7 @@ def apply_piunet_raw(
         Time points per network call; ``None`` chooses 4 on CPU (half of
         what the other functions choose, for memory) and 128 on CUDA.
     %(device)s
+    %(precision)s
     %(verbose)s
 
     Returns
@@ -623,8 +622,8 @@ def apply_piunet_raw(
     if buffer_size < 1:
         raise ValueError(f"buffer_size must be at least 1, got {buffer_size}")
     # Half the CPU batch of apply_piunet: ~50 MB less peak memory, ~15 % slower.
-    batch_size, device = _check_run_args(
-        pick_ori, amplitude, batch_size, device, cpu_batch_size=4
+    run = _check_run_args(
+        pick_ori, amplitude, batch_size, device, precision, cpu_batch_size=4
     )
     start = 0 if start is None else ensure_int(start, "start")
     stop = raw.n_times if stop is None else ensure_int(stop, "stop")
@@ -637,7 +636,7 @@ def apply_piunet_raw(
     picks = _check_data(raw, op)
     sol = np.empty(op.out_shape(stop - start, pick_ori), dtype=np.float32)
     chunks = range(start, stop, buffer_size)
-    logger.info(f"Applying 3D-PIUNet to {stop - start} samples on {device}...")
+    logger.info(f"Applying 3D-PIUNet to {stop - start} samples on {run.device}...")
     sigma = _smoothing_sigma(smoothing, raw.info["sfreq"])
     pad = int(np.ceil(4 * sigma)) if sigma else 0  # smoothing looks this far
     for first in ProgressBar(chunks, mesg="Raw chunks"):
@@ -647,12 +646,9 @@ def apply_piunet_raw(
         smoothed = _smooth(padded, sigma)[:, first - lo : last - lo]
         op.apply(
             padded[:, first - lo : last - lo],
-            smoothed=smoothed,
+            run,
             nave=1,
-            pick_ori=pick_ori,
-            amplitude=amplitude,
-            batch_size=batch_size,
-            device=device,
+            smoothed=smoothed,
             out=sol[..., first - start : last - start],
         )
     tmin = raw.times[start]  # as apply_inverse_raw: relative to the first sample

@@ -8,7 +8,7 @@ from mne.utils import logger, verbose
 
 from ._grid import GridSpec
 from ._io import atomic_path
-from ._mne_private import validate_type
+from ._mne_private import check_option, validate_type
 from ._network import UNet3D, UNetConfig
 from ._version import __version__
 
@@ -139,22 +139,26 @@ class PIUNet:
         normalised = init / scale.clamp_min(torch.finfo(init.dtype).tiny)
         return grid.to_volume(normalised.float()), scale
 
-    def inference_network(self, device):
+    def inference_network(self, device, *, bf16=False):
         """Return the network on ``device`` in its fastest layout, for :meth:`refine`.
 
         Parameters
         ----------
         device : torch.device
             Where the network runs.
+        bf16 : bool
+            Run the network under bfloat16 autocast (its output is float32).
 
         Returns
         -------
         network : callable
             Volumes in, volumes out; call it under :func:`torch.inference_mode`.
         """
+        device = torch.device(device)
         layout = _layout(device)
         network = self.network.to(device, memory_format=layout).eval()
-        return lambda volume: network(volume.contiguous(memory_format=layout))
+        autocast = autocast_network(network, device, bf16)
+        return lambda volume: autocast(volume.contiguous(memory_format=layout))
 
     @verbose
     def save(self, fname, *, overwrite=False, half=False, verbose=None):
@@ -331,6 +335,50 @@ def get_device(device):
             f"{available_devices()}"
         )
     return device
+
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def bf16_fast(device):
+    """Whether ``device`` computes in bfloat16 natively (so autocast pays off).
+
+    CPUs need AVX512-BF16 or AMX (emulated bfloat16 is slower than float32);
+    CUDA devices need compute capability 8.0 or newer.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":
+        cpu = torch.cpu
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(cpu, name, lambda: False)() for name in checks)
+    return False
+
+
+def use_bf16(precision, device):
+    """Resolve a ``precision`` option (see :data:`PRECISIONS`) on ``device``."""
+    check_option("precision", precision, PRECISIONS)
+    if precision == "auto":
+        return bf16_fast(device)
+    return precision == "bfloat16"
+
+
+def autocast_network(network, device, enabled):
+    """Wrap ``network`` to run under bfloat16 autocast when ``enabled``.
+
+    The wrapper returns float32 either way, so what follows the network
+    (grid read-out, amplitude fit, loss) keeps full precision.
+    """
+    if not enabled:
+        return network
+    device_type = torch.device(device).type
+
+    def run(volume):
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            return network(volume).float()
+
+    return run
 
 
 def _layout(device):

@@ -533,14 +533,15 @@ def grow_patch(hemi_src, seed, area):
     from scipy.sparse.csgraph import dijkstra
 
     mesh = hemi_src.get("use_tris")
-    if mesh is None and hemi_src["nuse"] == hemi_src["np"]:
-        mesh = hemi_src.get("tris")  # every vertex used: the full mesh
+    if mesh is None:  # every vertex used, but those the forward dropped
+        mesh = hemi_src.get("tris")
     if mesh is None or not len(mesh):
         raise ValueError("The surface source space has no triangulation to grow on")
     vertno = hemi_src["vertno"]
     index = np.full(hemi_src["np"], -1)
     index[vertno] = np.arange(len(vertno))
     tris = index[mesh]
+    tris = tris[(tris >= 0).all(axis=1)]  # vertices the forward dropped: no edges
     rr = hemi_src["rr"][vertno]
     edges = np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]])
     lengths = np.linalg.norm(rr[edges[:, 0]] - rr[edges[:, 1]], axis=1)

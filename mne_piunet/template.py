@@ -12,6 +12,7 @@ a smooth shell of near-constant thickness.
 
 import hashlib
 import json
+import tempfile
 from pathlib import Path
 
 import mne
@@ -20,7 +21,13 @@ from mne.utils import get_config, logger, verbose
 from scipy.spatial import cKDTree
 
 from ._io import data_dir, read_cached, write_cached
-from ._mne_private import get_solids, ico_downsample, surfaces_to_bem, validate_type
+from ._mne_private import (
+    check_option,
+    get_solids,
+    ico_downsample,
+    surfaces_to_bem,
+    validate_type,
+)
 
 _TEMPLATE_VERSION = 1  # bump when the construction changes: invalidates caches
 CONDUCTIVITY = (0.3, 0.006, 0.3)
@@ -207,27 +214,62 @@ def _real_bem_for(conductivity):
     return _find_real_fsaverage_bem()
 
 
-def _forward_cache_fname(info, spacing, conductivity, mindist):
+def _forward_cache_fname(info, source_space, spacing, conductivity, mindist):
     bem_kind = "approx" if _real_bem_for(conductivity) is None else "fsaverage-5120"
-    key = _cache_key(info, spacing, conductivity, mindist, bem_kind)
+    key = _cache_key(info, source_space, spacing, conductivity, mindist, bem_kind)
     return data_dir("template") / f"template-{key}-fwd.fif"
 
 
-def _cache_key(info, spacing, conductivity, mindist, bem_kind):
+def _cache_key(info, source_space, spacing, conductivity, mindist, bem_kind):
     pos = np.array([ch["loc"][:3] for ch in info["chs"]]).round(6)
-    payload = json.dumps(
-        dict(
-            version=_TEMPLATE_VERSION,
-            ch_names=info["ch_names"],
-            pos=pos.tolist(),
-            spacing=round(float(spacing), 6),
-            conductivity=[float(c) for c in conductivity],
-            mindist=float(mindist),
-            bem=bem_kind,
-        ),
-        sort_keys=True,
+    settings = dict(
+        version=_TEMPLATE_VERSION,
+        ch_names=info["ch_names"],
+        pos=pos.tolist(),
+        spacing=round(float(spacing), 6),
+        conductivity=[float(c) for c in conductivity],
+        mindist=float(mindist),
+        bem=bem_kind,
     )
+    if source_space != "volume":  # volume keys as before: caches stay valid
+        settings.update(source_space=source_space, spacing=None)
+    payload = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def fsaverage5_source_space():
+    """Return a cortical source space on fsaverage, from nilearn's fsaverage5.
+
+    The white-matter surfaces of fsaverage5 (shipped with nilearn, offline)
+    are fsaverage's first 10,242 vertices per hemisphere, so the source
+    space's vertex numbers are valid fsaverage vertex numbers (for morphing,
+    labels and plots on the real fsaverage).
+
+    Returns
+    -------
+    src : instance of SourceSpaces
+        Two surface source spaces (left, right hemisphere), every vertex
+        used, in fsaverage's MRI (surface RAS) frame, subject
+        ``"fsaverage"``; normals from the mesh.
+    """
+    import nibabel
+    from nilearn.datasets import fetch_surf_fsaverage
+
+    meshes = fetch_surf_fsaverage("fsaverage5")  # package files, no download
+    # MNE reads surfaces from a subject folder: a throwaway one holds them.
+    with tempfile.TemporaryDirectory() as subjects_dir:
+        surf_dir = Path(subjects_dir) / "fsaverage" / "surf"
+        surf_dir.mkdir(parents=True)
+        for hemi, side in (("lh", "left"), ("rh", "right")):
+            rr, tris = nibabel.load(meshes[f"white_{side}"]).agg_data()
+            mne.write_surface(surf_dir / f"{hemi}.white", rr, tris)
+        return mne.setup_source_space(
+            "fsaverage",
+            spacing="all",
+            add_dist=False,
+            subjects_dir=subjects_dir,
+            verbose=False,
+        )
 
 
 @verbose
@@ -235,6 +277,7 @@ def make_template_forward(
     montage="easycap-M10",
     spacing=0.007,
     *,
+    source_space="volume",
     conductivity=CONDUCTIVITY,
     mindist=5.0,
     cache=True,
@@ -250,6 +293,14 @@ def make_template_forward(
         fsaverage head frame. Electrodes are projected onto the scalp.
     spacing : float
         Grid spacing of the volume source space in metres (the paper: 7 mm).
+        Not used with ``source_space="surface"``.
+    source_space : "volume" | "surface"
+        ``"volume"``: a regular grid filling the inner skull (what the
+        models are trained on). ``"surface"``: the cortex, every vertex of
+        the fsaverage5 white surfaces (:func:`fsaverage5_source_space`;
+        about 20,000 sources); :func:`mne_piunet.apply_piunet` then returns
+        a :class:`mne.SourceEstimate` on fsaverage vertex numbers and
+        supports ``pick_ori="normal"``.
     conductivity : tuple of float
         Brain, skull and scalp conductivities in S/m.
     mindist : float
@@ -264,25 +315,42 @@ def make_template_forward(
     Returns
     -------
     forward : instance of Forward
-        Free-orientation EEG forward on a volume source space (subject
-        ``"fsaverage"``), with an average reference projector in its info.
+        Free-orientation EEG forward on a volume or surface source space
+        (subject ``"fsaverage"``), with an average reference projector in
+        its info.
 
     Notes
     -----
     See the module docstring for how the BEM is made when the real fsaverage
     BEM is not on disk.
     """
+    check_option("source_space", source_space, ("volume", "surface"))
     info = _montage_info(montage)
     real_bem = _real_bem_for(conductivity)
     fname = None
     if cache:
-        fname = _forward_cache_fname(info, spacing, conductivity, mindist)
+        fname = _forward_cache_fname(info, source_space, spacing, conductivity, mindist)
         fwd = read_cached(fname, mne.read_forward_solution)
         if fwd is not None:
             logger.info(f"Template forward read from cache {fname}")
             return fwd
     logger.info("Making the template forward solution...")
     bem = _template_bem(conductivity, real_bem)
+    trans = mne.read_trans(_mne_fsaverage_dir() / "fsaverage-trans.fif")
+    if source_space == "surface":
+        src, fwd_mindist = fsaverage5_source_space(), mindist
+    else:
+        src, fwd_mindist = _volume_source_space(bem, spacing, mindist, real_bem), 0.0
+    fwd = mne.make_forward_solution(
+        info, trans, src, bem, meg=False, eeg=True, mindist=fwd_mindist, verbose=False
+    )
+    logger.info(f"    {fwd['nsource']} sources, {fwd['nchan']} channels")
+    if fname is not None:
+        write_cached(fname, fwd, mne.write_forward_solution)
+    return fwd
+
+
+def _volume_source_space(bem, spacing, mindist, real_bem):
     if real_bem is not None:  # with the real MRI: a true volume source space
         src = mne.setup_volume_source_space(
             "fsaverage",
@@ -297,12 +365,4 @@ def make_template_forward(
             None, pos=spacing * 1e3, bem=bem, mindist=mindist, verbose=False
         )
         src[0]["subject_his_id"] = "fsaverage"
-
-    trans = mne.read_trans(_mne_fsaverage_dir() / "fsaverage-trans.fif")
-    fwd = mne.make_forward_solution(
-        info, trans, src, bem, meg=False, eeg=True, verbose=False
-    )
-    logger.info(f"    {fwd['nsource']} sources, {fwd['nchan']} channels")
-    if fname is not None:
-        write_cached(fname, fwd, mne.write_forward_solution)
-    return fwd
+    return src

@@ -37,8 +37,9 @@ def train(config, run_dir, *, pretrained=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--time-limit", type=float, default=None)
     parser.add_argument("--out", default=run_dir / "model.safetensors")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     fwd = make_template_forward("easycap-M10", 0.007)
     model = train_model(
         fwd,

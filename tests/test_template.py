@@ -43,7 +43,9 @@ def test_template_cache(template_fwd, monkeypatch, tmp_path):
     """The cache lives in MNE's data folder; a corrupt entry is rebuilt."""
     import os
 
-    fname = _forward_cache_fname(_montage_info("easycap-M10"), 0.007, CONDUCTIVITY, 5.0)
+    fname = _forward_cache_fname(
+        _montage_info("easycap-M10"), "volume", 0.007, CONDUCTIVITY, 5.0
+    )
     assert fname.parent == data_dir("template")
     assert str(fname).startswith(os.environ["MNE_DATA"])  # the tests' own folder
     gain = template_fwd["sol"]["data"]
