@@ -154,11 +154,21 @@ def _benchmark(args):
         config = quick_config(config)
     if args.n_sources is not None:
         config = replace(config, n_sources=tuple(args.n_sources))
-    heads = {"template": lambda: make_template_forward(verbose=args.verbose)}
-    if testing_data_path() is not None:
-        heads["sample-head"] = lambda: load_sample_head(verbose=args.verbose).forward
+    if args.source_space == "surface":  # cortical patches on the cortex template
+        config = replace(config, sources="patches")
+        heads = {
+            "template-cortex": lambda: make_template_forward(
+                source_space="surface", verbose=args.verbose
+            )
+        }
     else:
-        print("Sample data not found (MNE_PIUNET_TESTING_DATA): template only")
+        heads = {"template": lambda: make_template_forward(verbose=args.verbose)}
+        if testing_data_path() is not None:
+            heads["sample-head"] = lambda: (
+                load_sample_head(verbose=args.verbose).forward
+            )
+        else:
+            print("Sample data not found (MNE_PIUNET_TESTING_DATA): template only")
     model = args.model or "default"
     header = f"`mne-piunet {' '.join(args.argv)}`, model: {model}\n"
     for name, make_forward in heads.items():
@@ -237,6 +247,13 @@ def main(argv=None):
         "--n-sources", type=int, nargs="+", default=None, help="sources per sample"
     )
     bench.add_argument("--seed", type=int, default=12345, help="test-set seed")
+    bench.add_argument(
+        "--source-space",
+        choices=("volume", "surface"),
+        default="volume",
+        help="volume: blobs on the template and sample heads; surface: cortical "
+        "patches on the template cortex",
+    )
     bench.add_argument("--quick", action="store_true", help="reduced grid, minutes")
     bench.add_argument("--out", default="benchmark-results", help="output folder")
     bench.set_defaults(func=_benchmark)

@@ -23,7 +23,12 @@ from ._eeg import average_reference, forward_eeg_info
 from ._grid import forward_source_positions
 from ._inverse import apply_piunet
 from ._mne_private import check_option
-from .simulation import SimulationConfig, SourceSimulator, torch_generator
+from .simulation import (
+    SimulationConfig,
+    SourceSimulator,
+    simulate_patches,
+    torch_generator,
+)
 
 LINEAR_METHODS = ("eLORETA", "sLORETA", "dSPM", "MNE")
 SNAPSHOT_METHODS = ("LCMV", "MxNE", "gamma-MAP")  # fitted to one sample at a time
@@ -62,6 +67,14 @@ class BenchmarkConfig:
         Pooling of the EMD (see :func:`mne_piunet.metrics.emd`).
     seed : int
         Seed of the test sets (training uses other seeds).
+    sources : "blobs" | "patches"
+        ``"blobs"``: the paper's Gaussian blobs (standard deviations in
+        ``extent``) with random orientations, on any source space.
+        ``"patches"``: cortical patches along the surface normals (areas in
+        ``patch_area``; :func:`mne_piunet.simulation.simulate_patches`),
+        on surface source spaces only.
+    patch_area : tuple of float
+        Range of the patch areas in m² with ``sources="patches"``.
 
     Notes
     -----
@@ -89,6 +102,11 @@ class BenchmarkConfig:
     mxne_alpha: float = 50.0
     gamma_map_alpha: float = 1.0
     seed: int = 12345
+    sources: str = "blobs"
+    patch_area: tuple = (1e-4, 10e-4)
+
+    def __post_init__(self):
+        check_option("sources", self.sources, ("blobs", "patches"))
 
 
 @verbose
@@ -108,7 +126,8 @@ def run_benchmark(forward, model, config=None, *, verbose=None):
     Returns
     -------
     records : list of dict
-        Keys: method, snr_db, n_sources, extent_mm (mean blob std of the
+        Keys: method, snr_db, n_sources, extent_mm (mean blob std, or patch
+        equivalent radius, of the
         sample), sample, nemd, loc_error_mm, n_missed, dispersion_mm, auc,
         nmse, time_s (per sample).
     """
@@ -121,11 +140,7 @@ def run_benchmark(forward, model, config=None, *, verbose=None):
     cells = [(s, k) for k in config.n_sources for s in config.snr_db]
     records = []
     for snr, k in ProgressBar(cells, mesg="benchmark cells"):
-        sim = SourceSimulator(
-            forward,
-            SimulationConfig(n_sources=(k, k), extent=config.extent, snr_db=(snr, snr)),
-        )
-        batch = sim.sample(config.n_samples, torch_generator(rng))
+        batch = _simulate_cell(forward, config, k, snr, rng)
         evoked = mne.EvokedArray(batch.sensors.numpy().T, info, tmin=0.0, nave=1)
         truth = batch.sources.numpy()
         noise_vars = _noise_variances(forward, info, truth, batch.snr_db.numpy())
@@ -148,6 +163,26 @@ def run_benchmark(forward, model, config=None, *, verbose=None):
                     )
                 )
     return records
+
+
+def _simulate_cell(forward, config, n_sources, snr, rng):
+    """Test samples of one (number of sources, SNR) cell."""
+    if config.sources == "patches":
+        return simulate_patches(
+            forward,
+            config.n_samples,
+            n_sources,
+            snr_db=snr,
+            patch_area=config.patch_area,
+            seed=rng,
+        )
+    sim = SourceSimulator(
+        forward,
+        SimulationConfig(
+            n_sources=(n_sources, n_sources), extent=config.extent, snr_db=(snr, snr)
+        ),
+    )
+    return sim.sample(config.n_samples, torch_generator(rng))
 
 
 def _noise_variances(forward, info, sources, snr_db):

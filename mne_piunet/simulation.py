@@ -509,6 +509,83 @@ def _patch_maps(forward, n_sources, config, rng):
     return maps
 
 
+def simulate_patches(
+    forward, n_samples, n_sources, *, snr_db, patch_area=(1e-4, 10e-4), seed=None
+):
+    """Simulate single time points of cortical patches (surface source spaces).
+
+    Each source is a patch grown over the cortical mesh
+    (:func:`grow_patch`) to an area drawn uniformly from ``patch_area``,
+    every point of it a dipole along the surface normal with the patch's
+    Gaussian random amplitude; white sensor noise is added as in
+    :class:`SourceSimulator` (per sample, at ``snr_db``).
+
+    Parameters
+    ----------
+    forward : instance of Forward
+        Free-orientation EEG forward on a surface source space, gain in x/y/z
+        (``surf_ori=False``, as :func:`mne.make_forward_solution` makes it).
+    n_samples : int
+        Number of samples.
+    n_sources : int
+        Patches per sample.
+    snr_db : float
+        Signal-to-noise ratio of every sample in dB.
+    patch_area : tuple of float
+        Range of the patch areas in m².
+    seed : None | int | numpy.random.Generator
+        Randomness: the same seed gives the same data.
+
+    Returns
+    -------
+    batch : SimulatedBatch
+        The samples (CPU tensors); ``centers`` are the patches' seed points,
+        ``extents`` their equivalent radii ``sqrt(area / pi)`` in metres.
+    """
+    from mne.io.constants import FIFF
+
+    if forward["src"].kind != "surface" or forward["surf_ori"]:
+        raise ValueError(
+            "simulate_patches needs a forward on a surface source space with "
+            f"x/y/z gain columns, got a {forward['src'].kind} source space "
+            f"(surf_ori={forward['surf_ori']})"
+        )
+    if forward["source_ori"] != FIFF.FIFFV_MNE_FREE_ORI:
+        raise ValueError("The forward must have free source orientations")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    config = EvokedSimulationConfig(patch_area=patch_area)
+    normals = np.concatenate([s["nn"][s["vertno"]] for s in forward["src"]])
+    offsets = np.cumsum([0] + [s["nuse"] for s in forward["src"]])
+    sources = np.zeros((n_samples, len(normals), 3))
+    centers = np.zeros((n_samples, n_sources), int)
+    extents = np.zeros((n_samples, n_sources))
+    for i in range(n_samples):
+        for k in range(n_sources):
+            hemi = rng.integers(len(offsets) - 1)
+            seed_vertex = rng.integers(offsets[hemi + 1] - offsets[hemi])
+            area = rng.uniform(*config.patch_area)
+            patch = offsets[hemi] + grow_patch(forward["src"][hemi], seed_vertex, area)
+            sources[i, patch] += rng.standard_normal() * normals[patch]
+            centers[i, k], extents[i, k] = patch[0], np.sqrt(area / np.pi)
+    gain = average_reference(forward["sol"]["data"])
+    signal = sources.reshape(n_samples, -1) @ gain.T
+    noise = average_reference(rng.standard_normal(signal.shape), axis=1)
+    scale = np.sqrt(
+        (signal**2).mean(1, keepdims=True)
+        / (noise**2).mean(1, keepdims=True)
+        / 10 ** (snr_db / 10)
+    )
+    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    return SimulatedBatch(
+        sources=as_tensor(sources),
+        sensors=as_tensor(signal + scale * noise),
+        snr_db=torch.full((n_samples,), float(snr_db)),
+        n_active=torch.full((n_samples,), n_sources),
+        centers=torch.as_tensor(centers),
+        extents=as_tensor(extents),
+    )
+
+
 def grow_patch(hemi_src, seed, area):
     """Grow a patch over a surface source space until it covers ``area``.
 

@@ -1,9 +1,11 @@
-"""Quick views of source maps on any source space (template included)."""
+"""Quick views of source maps without a 3D display (template included)."""
 
 import numpy as np
 
 from ._grid import forward_source_positions
-from ._mne_private import validate_type
+from ._mne_private import check_option, validate_type
+
+FSAVERAGE5_VERTICES = 10242  # per hemisphere: fsaverage's first 10,242 vertices
 
 _VIEWS = (("sagittal", 1, 2), ("coronal", 0, 2), ("axial", 0, 1))
 
@@ -62,3 +64,130 @@ def plot_projections(amplitudes, forward, *, titles=None, cmap="hot", show=True)
     if show:
         plt.show()
     return fig
+
+
+def plot_cortex(
+    stc,
+    *,
+    time=None,
+    surface="inflated",
+    views=("lateral", "medial"),
+    cmap=None,
+    threshold=None,
+    show=True,
+):
+    """Draw a cortical source estimate on the fsaverage5 cortex, headless.
+
+    Uses matplotlib through :func:`nilearn.plotting.plot_surf_stat_map`
+    (nilearn ships the fsaverage5 meshes), so it works on servers and in
+    documentation builds where ``stc.plot`` (a 3D window) does not.
+
+    Parameters
+    ----------
+    stc : SourceEstimate | VectorSourceEstimate
+        An estimate on fsaverage vertices below 10,242 per hemisphere (for
+        example from the template of
+        :func:`mne_piunet.template.make_template_forward` with
+        ``source_space="surface"``); vector estimates are drawn as their
+        magnitude.
+    time : float | None
+        The time (s) to draw; ``None``: when the largest absolute value
+        occurs.
+    surface : "inflated" | "pial" | "white"
+        The fsaverage5 mesh to draw on (sulcal depth as background).
+    views : tuple of str
+        Views per hemisphere (``"lateral"``, ``"medial"``, ``"dorsal"``,
+        ``"ventral"``, ``"anterior"``, ``"posterior"``).
+    cmap : str | None
+        Matplotlib colour map, scaled to the largest absolute value;
+        ``None``: ``"hot"`` for non-negative maps (e.g. amplitudes), the
+        diverging ``"cold_hot"`` for signed ones (e.g. ``pick_ori="normal"``).
+    threshold : float | None
+        Values whose absolute value is below this are not drawn (the sulcal
+        background shows); ``None``: 10 % of the largest absolute value.
+    show : bool
+        Show the figure.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        One row per view, left and right hemisphere side by side.
+    """
+    import matplotlib.pyplot as plt
+    from mne import SourceEstimate, VectorSourceEstimate
+    from nilearn.datasets import fetch_surf_fsaverage
+    from nilearn.plotting import plot_surf_stat_map
+
+    validate_type(stc, (SourceEstimate, VectorSourceEstimate), "stc")
+    check_option("surface", surface, ("inflated", "pial", "white"))
+    values = stc.magnitude().data if isinstance(stc, VectorSourceEstimate) else stc.data
+    column = _time_index(stc, values, time)
+    maps = _fsaverage5_maps(stc.vertices, values[:, column])
+    vmax = max(np.abs(m).max() for m in maps) or 1.0
+    signed = min(m.min() for m in maps) < 0
+    if cmap is None:
+        cmap = "cold_hot" if signed else "hot"
+    threshold = 0.1 * vmax if threshold is None else threshold
+    mesh = fetch_surf_fsaverage("fsaverage5")
+    mesh_name = dict(inflated="infl", pial="pial", white="white")[surface]
+    fig, axes = plt.subplots(
+        len(views),
+        2,
+        figsize=(6, 2.6 * len(views)),
+        subplot_kw=dict(projection="3d"),
+        squeeze=False,
+    )
+    for col, (hemi, side) in enumerate((("left", "lh"), ("right", "rh"))):
+        for row, view in enumerate(views):
+            plot_surf_stat_map(
+                mesh[f"{mesh_name}_{hemi}"],
+                maps[col],
+                hemi=hemi,
+                view=view,
+                bg_map=mesh[f"sulc_{hemi}"],
+                cmap=cmap,
+                vmin=-vmax if signed else 0.0,
+                vmax=vmax,
+                threshold=threshold,
+                symmetric_cbar=signed,
+                colorbar=False,
+                axes=axes[row, col],
+                figure=fig,
+                engine="matplotlib",
+            )
+            axes[row, col].set_title(f"{side} {view}", fontsize=9)
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.9, wspace=0, hspace=0.05)
+    fig.suptitle(f"t = {stc.times[column] * 1e3:.0f} ms")
+    if show:
+        plt.show()
+    return fig
+
+
+def _time_index(stc, values, time):
+    if time is None:
+        return int(np.abs(values).max(axis=0).argmax())
+    if not stc.times[0] - stc.tstep / 2 <= time <= stc.times[-1] + stc.tstep / 2:
+        raise ValueError(
+            f"time {time} s is outside the estimate ({stc.times[0]:.3f} to "
+            f"{stc.times[-1]:.3f} s)"
+        )
+    return int(np.abs(stc.times - time).argmin())
+
+
+def _fsaverage5_maps(vertices, values):
+    """Scatter per-vertex values onto full fsaverage5 hemispheres (zeros elsewhere)."""
+    maps, row = [], 0
+    for hemi_vertices in vertices:
+        if len(hemi_vertices) and hemi_vertices.max() >= FSAVERAGE5_VERTICES:
+            raise ValueError(
+                "plot_cortex draws on fsaverage5: vertex numbers must be below "
+                f"{FSAVERAGE5_VERTICES}, got up to {hemi_vertices.max()} (morph "
+                "the estimate to fsaverage's ico-5 vertices first)"
+            )
+        full = np.zeros(FSAVERAGE5_VERTICES)
+        full[hemi_vertices] = values[row : row + len(hemi_vertices)]
+        maps.append(full)
+        row += len(hemi_vertices)
+    if len(maps) != 2:
+        raise ValueError(f"Need a two-hemisphere estimate, got {len(maps)} parts")
+    return maps
