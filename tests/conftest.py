@@ -108,6 +108,14 @@ def sample_surf_forward(
     )
 
 
+@pytest.fixture(scope="session")
+def template_surf_forward():
+    """The cortical template (fsaverage5 white surfaces), built in the test cache."""
+    from mne_piunet.template import make_template_forward
+
+    return make_template_forward(source_space="surface")
+
+
 def grid_for(forward, spacing=TEST_SPACING, margin=2, factor=4):
     """A GridSpec that holds the forward's sources with some margin."""
     from mne_piunet._grid import forward_source_positions

@@ -75,3 +75,27 @@ def test_sparse_estimate_scattered_to_all_sources(sample_vol_forward):
 def test_unknown_method(sample_vol_forward):
     with pytest.raises(ValueError, match="Invalid value for the 'method' parameter"):
         run_benchmark(sample_vol_forward, None, BenchmarkConfig(methods=("sLORETTA",)))
+
+
+def test_patches_need_a_cortex(sample_vol_forward):
+    with pytest.raises(ValueError, match="Invalid value for the 'sources'"):
+        BenchmarkConfig(sources="dipoles")
+    config = BenchmarkConfig(sources="patches", n_samples=1, methods=("eLORETA",))
+    with pytest.raises(ValueError, match="surface source space"):
+        run_benchmark(sample_vol_forward, None, config)
+
+
+def test_patch_cells_on_the_cortex(template_surf_forward):
+    pytest.importorskip("ot")
+    config = BenchmarkConfig(
+        sources="patches",
+        snr_db=(20.0,),
+        n_sources=(1,),
+        n_samples=3,
+        methods=("eLORETA",),
+        seed=2,
+    )
+    records = run_benchmark(template_surf_forward, None, config)
+    assert len(records) == 3
+    for r in records:
+        assert 0 < r["nemd"] < 1 and r["extent_mm"] >= np.sqrt(1e-4 / np.pi) * 1e3

@@ -469,3 +469,38 @@ def test_smoothing(sample_evoked, sample_vol_forward, sample_cov):
     )
     with pytest.raises(ValueError, match="smoothing must be None or >= 0 seconds"):
         apply_piunet(evoked, sample_vol_forward, model, smoothing=-0.1)
+
+
+def test_cortical_template_estimates(template_surf_forward):
+    """The default model on the cortex: MNE's classes, fsaverage vertices, normals."""
+    from mne_piunet.simulation import simulate_evoked
+    from mne_piunet.template import make_template_info
+
+    fwd = template_surf_forward
+    _, evoked = simulate_evoked(fwd, make_template_info(), 2, snr_db=10, seed=0)
+    evoked.crop(0.1, 0.14)
+    vec = apply_piunet(evoked, fwd, pick_ori="vector")
+    normal = apply_piunet(evoked, fwd, pick_ori="normal")
+    assert isinstance(vec, mne.VectorSourceEstimate)
+    assert type(normal) is mne.SourceEstimate and normal.subject == "fsaverage"
+    for vertices, hemi in zip(normal.vertices, fwd["src"], strict=True):
+        assert_allclose(vertices, hemi["vertno"])
+        assert vertices.max() < 10242
+    normals = np.concatenate([s["nn"][s["vertno"]] for s in fwd["src"]])
+    assert_allclose(normal.data, np.einsum("nct,nc->nt", vec.data, normals))
+
+
+@pytest.mark.parametrize("pick_ori", [None, "vector"])
+def test_bfloat16_precision(sample_evoked, sample_vol_forward, sample_cov, pick_ori):
+    """bf16 autocast changes the maps by little; float32 is the opt-out."""
+    model = tiny_model(sample_vol_forward)
+    evoked = sample_evoked.copy().crop(0.08, 0.12)
+    run = dict(noise_cov=sample_cov, pick_ori=pick_ori)
+    exact = apply_piunet(evoked, sample_vol_forward, model, precision="float32", **run)
+    fast = apply_piunet(evoked, sample_vol_forward, model, precision="bfloat16", **run)
+    assert type(fast) is type(exact)
+    assert not np.array_equal(fast.data, exact.data)  # autocast did act
+    error = np.abs(fast.data - exact.data).max() / np.abs(exact.data).max()
+    assert error < 0.05
+    with pytest.raises(ValueError, match="Invalid value for the 'precision'"):
+        apply_piunet(evoked, sample_vol_forward, model, precision="float16")

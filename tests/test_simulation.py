@@ -9,6 +9,7 @@ from mne_piunet.simulation import (
     SourceSimulator,
     grow_patch,
     simulate_evoked,
+    simulate_patches,
     simulate_sources,
     torch_generator,
 )
@@ -129,3 +130,43 @@ def test_simulate_evoked_volume_snr(sample_vol_forward, sample_evoked):
     snr = 10 * np.log10((clean.data**2).mean() / (noise**2).mean())
     assert snr == pytest.approx(5.0, abs=0.01)
     assert_allclose(noise.mean(axis=0), 0, atol=1e-3 * np.abs(noise).max())
+
+
+def test_grow_patch_skips_dropped_vertices(template_surf_forward):
+    """The cortex template lost a few vertices near the skull: patches avoid them."""
+    hemi = template_surf_forward["src"][0]
+    assert hemi["nuse"] < hemi["np"]  # the forward's mindist dropped some
+    patch = grow_patch(hemi, 100, 5e-4)
+    assert patch[0] == 100 and patch.max() < hemi["nuse"]
+    assert len(set(patch)) == len(patch) > 5
+
+
+def test_simulate_patches(template_surf_forward, sample_vol_forward):
+    fwd = template_surf_forward
+    batch = simulate_patches(fwd, 6, 2, snr_db=10.0, seed=3)
+    assert batch.sources.shape == (6, fwd["nsource"], 3)
+    assert batch.sensors.shape == (6, fwd["nchan"])
+    normals = np.concatenate([s["nn"][s["vertno"]] for s in fwd["src"]])
+    sources = batch.sources.numpy()
+    # every active point's moment lies along its normal
+    amp = np.linalg.norm(sources, axis=2)
+    along = np.abs((sources * normals).sum(2))
+    assert_allclose(along[amp > 0], amp[amp > 0], rtol=1e-5)
+    # two patches of 1-10 cm²: the seeds are active, the rest of the cortex not
+    for i in range(6):
+        assert (amp[i, batch.centers[i].numpy()] > 0).all()
+        assert 2 <= (amp[i] > 0).sum() < 0.05 * fwd["nsource"]
+    radius = batch.extents.numpy()
+    assert (radius >= np.sqrt(1e-4 / np.pi)).all()
+    assert (radius <= np.sqrt(10e-4 / np.pi)).all()
+    # the noise has the requested power
+    from mne_piunet._eeg import average_reference
+
+    clean = sources.reshape(6, -1) @ average_reference(fwd["sol"]["data"]).T
+    noise = batch.sensors.numpy() - clean
+    snr = 10 * np.log10((clean**2).mean(1) / (noise**2).mean(1))
+    assert_allclose(snr, 10.0, atol=1e-3)
+    again = simulate_patches(fwd, 6, 2, snr_db=10.0, seed=3)
+    assert torch.equal(again.sensors, batch.sensors)
+    with pytest.raises(ValueError, match="surface source space"):
+        simulate_patches(sample_vol_forward, 2, 1, snr_db=10.0)

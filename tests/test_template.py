@@ -1,6 +1,7 @@
 import mne
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose
 from scipy.stats import spearmanr
 
 from mne_piunet._grid import forward_source_positions
@@ -94,3 +95,39 @@ def test_template_montage_types(template_fwd):
     assert 200 < fwd["nsource"] < template_fwd["nsource"] / 5
     with pytest.raises(TypeError, match="montage must be an instance of"):
         make_template_forward(61)
+
+
+def test_cortical_template(template_surf_forward):
+    """fsaverage5's white surfaces: valid fsaverage vertices, mesh normals."""
+    import nibabel
+    from nilearn.datasets import fetch_surf_fsaverage
+
+    fwd = template_surf_forward
+    src = fwd["src"]
+    assert src.kind == "surface" and src._subject == "fsaverage"
+    assert fwd["nsource"] >= 5000
+    assert fwd["source_ori"] == mne.io.constants.FIFF.FIFFV_MNE_FREE_ORI
+    meshes = fetch_surf_fsaverage("fsaverage5")
+    head_mri_t = mne.transforms.invert_transform(fwd["mri_head_t"])
+    for hemi, side in zip(src, ("left", "right"), strict=True):
+        assert hemi["np"] == 10242 and hemi["vertno"].max() < 10242
+        rr, tris = nibabel.load(meshes[f"white_{side}"]).agg_data()
+        mri_rr = mne.transforms.apply_trans(head_mri_t, hemi["rr"])  # forward: head
+        assert_allclose(mri_rr, rr / 1e3, atol=1e-6)  # mm -> m, same vertex order
+        # normals: unit, and outward on average (away from the hemisphere centre)
+        nn = hemi["nn"]
+        assert_allclose(np.linalg.norm(nn, axis=1), 1, atol=1e-5)
+        out = (nn * (hemi["rr"] - hemi["rr"].mean(0))).sum(1)
+        assert (out > 0).mean() > 0.6
+    assert np.isfinite(fwd["sol"]["data"]).all()
+
+
+def test_cortical_template_cache_differs_from_volume():
+    info = _montage_info("easycap-M10")
+    volume = _forward_cache_fname(info, "volume", 0.007, CONDUCTIVITY, 5.0)
+    surface = _forward_cache_fname(info, "surface", 0.007, CONDUCTIVITY, 5.0)
+    assert volume != surface
+    # the spacing does not apply to the cortex: one cache entry for all
+    assert surface == _forward_cache_fname(info, "surface", 0.005, CONDUCTIVITY, 5.0)
+    with pytest.raises(ValueError, match="Invalid value for the 'source_space'"):
+        make_template_forward(source_space="cortex")

@@ -209,3 +209,57 @@ def test_training_and_inference_feed_the_network_alike(sample_vol_forward):
     # float32 kernel product in training, float64 at inference: equal to float32
     torch.testing.assert_close(apply_input, train_input, rtol=1e-4, atol=1e-5)
     assert float(train_input.abs().amax()) == pytest.approx(1.0)
+
+
+def test_pooled_error_grows_with_misplacement(sample_vol_forward):
+    """The EMD surrogate sees how far a source is misplaced; L1 does not."""
+    from conftest import grid_for
+
+    from mne_piunet import VoxelGrid
+    from mne_piunet._grid import forward_source_positions
+    from mne_piunet.training import _pooled_error
+
+    fwd = sample_vol_forward
+    grid = VoxelGrid.from_forward(grid_for(fwd), fwd)
+    pos = forward_source_positions(fwd)
+    first = int(np.argmin(pos[:, 0]))  # leftmost source; others to its right
+    dist = np.linalg.norm(pos - pos[first], axis=1)
+    others = [int(np.argmin(np.abs(dist - d))) for d in (0.01, 0.03, 0.06, 0.1)]
+    target = torch.zeros(1, len(pos), 3, dtype=torch.float64)
+    target[0, first, 2] = 1.0
+    assert float(_pooled_error(target, target, grid, 4)) == 0.0
+    errors, l1 = [], []
+    for k in others:
+        out = torch.zeros_like(target)
+        out[0, k, 2] = 1.0
+        pooled = [_pooled_error(out, target, grid, s) for s in (2, 4, 8)]
+        errors.append(float(sum(pooled)))
+        l1.append(float((out - target).abs().sum()))
+    # cells are aligned to the grid, so nearby shifts may cost the same; the
+    # cost never falls with distance, and a far shift costs more than a near one
+    assert np.all(np.diff(errors) >= 0) and errors[-1] > 2 * errors[0], errors
+    assert np.ptp(l1) == 0
+
+
+def test_pooled_loss_and_bf16_training(sample_vol_forward, tmp_path):
+    torch.set_num_threads(1)
+    config = replace(CONFIG, pooled_scales=(2, 4), precision="bfloat16")
+    model = train_model(sample_vol_forward, config, checkpoint_dir=tmp_path)
+    card = model.info["training"]
+    assert card["config"]["pooled_scales"] == [2, 4]
+    # the objective adds the pooled terms to the L1, which is logged alone too
+    for row in _log(tmp_path):
+        assert row["val_loss"] > row["val_l1"] > 0
+    assert card["val_loss"] > card["val_l1"]
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(pooled_scales=(1, 2)), "pooled_scales must be integers of at least 2"),
+        (dict(precision="half"), "Invalid value for the 'precision'"),
+    ],
+)
+def test_bad_train_config(bad, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**bad)
