@@ -1,7 +1,7 @@
 """Inference speed and memory of 3D-PIUNet, next to MNE's own eLORETA.
 
     python benchmarks/inference_speed.py [--threads 2] [--raw-seconds 60]
-        [--out doc/performance.md]
+        [--precision auto] [--out doc/performance.md]
 
 Parts, each in a fresh process so that its peak resident memory is its own:
 
@@ -10,8 +10,9 @@ Parts, each in a fresh process so that its peak resident memory is its own:
   sizes, on the default model's grid and on the paper's 32^3 grid;
 - ``evoked``: the sample subject's full evoked response (421 time points, 60
   EEG channels, 7 mm volume forward on its real BEM) end to end with
-  ``apply_piunet``, and how far the optimised path (channels-last layout)
-  is from the plain one;
+  ``apply_piunet``, and how far the optimised path (channels-last layout,
+  bfloat16 autocast with ``--precision auto`` where the hardware has it) is
+  from the plain float32 one;
 - ``mne``: the same data through ``make_inverse_operator`` + ``apply_inverse``
   with eLORETA;
 - ``raw``: ``apply_piunet_raw`` on ``--raw-seconds`` of 60-channel data at
@@ -34,6 +35,7 @@ import torch
 
 from mne_piunet import GridSpec, PIUNet, UNet3D, UNetConfig, apply_piunet, read_model
 from mne_piunet._eeg import add_average_reference_projector
+from mne_piunet._model import use_bf16
 from mne_piunet.datasets import load_sample_head
 
 
@@ -41,9 +43,10 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _time_network(network, shape, batch_size, device, seconds):
+def _time_network(network, shape, batch_size, device, seconds, bf16):
     # as apply_piunet runs it: channels-last on CPU only
-    network = PIUNet(network, GridSpec(shape, 0.007)).inference_network(device)
+    model = PIUNet(network, GridSpec(shape, 0.007))
+    network = model.inference_network(device, bf16=bf16)
     x = torch.randn(batch_size, 3, *shape, device=device)
     n = 0
     with torch.inference_mode():
@@ -66,6 +69,7 @@ def part_network(args):
     """Time per time point for the default and the paper-size network."""
     default = read_model("default", verbose=False)
     paper = UNet3D(UNetConfig())  # 32 channels, (1, 2, 4), 2 blocks: ~10 M params
+    bf16 = use_bf16(args.precision, args.device)
     rows = []
     cases = [
         ("default", default.network, default.grid.shape, (1, 4, 8, 16, 32)),
@@ -77,12 +81,15 @@ def part_network(args):
     for name, network, shape, batch_sizes in cases:
         n_params = sum(p.numel() for p in network.parameters()) / 1e6
         for batch_size in batch_sizes:
-            sec = _time_network(network, shape, batch_size, args.device, args.seconds)
+            sec = _time_network(
+                network, shape, batch_size, args.device, args.seconds, bf16
+            )
             rows.append(
                 dict(
                     network=f"{name} ({n_params:.2f} M)",
                     grid="x".join(map(str, shape)),
                     batch_size=batch_size,
+                    bf16=bf16,
                     ms_per_time_point=1e3 * sec,
                     time_points_per_s=1 / sec,
                 )
@@ -98,11 +105,10 @@ def part_evoked(args):
     head = load_sample_head(verbose=False)
     model = read_model("default", verbose=False)
     t0 = time.perf_counter()
-    stc = apply_piunet(
-        head.evoked, head.forward, model, head.noise_cov, device=args.device
-    )
+    precision = dict(device=args.device, precision=args.precision)
+    stc = apply_piunet(head.evoked, head.forward, model, head.noise_cov, **precision)
     seconds = time.perf_counter() - t0
-    # The plain (contiguous) layout on the same inits, for comparison.
+    # The plain (contiguous, float32) network on the same inits, for comparison.
     op = make_piunet_operator(
         head.evoked.info, head.forward, head.noise_cov, model=model
     )
@@ -115,15 +121,16 @@ def part_evoked(args):
         )
     plain = torch.linalg.vector_norm(plain, dim=2).T.numpy()
     # the same rule through apply_piunet (the paper's amplitudes, no smoothing)
-    stc = apply_piunet(head.evoked, op, amplitude="init", smoothing=None)
+    stc = apply_piunet(head.evoked, op, amplitude="init", smoothing=None, **precision)
     diff = np.abs(stc.data - plain).max(axis=0) / np.abs(plain).max(axis=0)
     return [
         dict(
-            method="PIUNet (default model)",
+            method=f"PIUNet (default model, {args.precision})",
             n_times=len(head.evoked.times),
             seconds=seconds,
             peak_rss_mb=_peak_rss_mb(),
-            max_rel_diff_vs_plain_layout=float(diff.max()),
+            max_rel_diff_vs_plain_float32=float(diff.max()),
+            median_rel_diff_vs_plain_float32=float(np.median(diff)),
         )
     ]
 
@@ -192,6 +199,9 @@ def main():
     parser.add_argument("--part", choices=sorted(PARTS), default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--precision", choices=("auto", "float32", "bfloat16"), default="auto"
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="per timing")
     parser.add_argument("--raw-seconds", type=float, default=60.0)
     parser.add_argument("--out", default=None, help="also write the tables here")

@@ -148,7 +148,10 @@ def _benchmark(args):
     from .template import make_template_forward
 
     config = BenchmarkConfig(
-        methods=tuple(args.methods), n_samples=args.n_samples, seed=args.seed
+        methods=tuple(args.methods),
+        n_samples=args.n_samples,
+        seed=args.seed,
+        precision=args.precision,
     )
     if args.quick:
         config = quick_config(config)
@@ -255,6 +258,12 @@ def main(argv=None):
         "patches on the template cortex",
     )
     bench.add_argument("--quick", action="store_true", help="reduced grid, minutes")
+    bench.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="arithmetic of PIUNet's network",
+    )
     bench.add_argument("--out", default="benchmark-results", help="output folder")
     bench.set_defaults(func=_benchmark)
     fetch = sub.add_parser("fetch", help="download and verify a pretrained model")

@@ -23,6 +23,7 @@ from ._eeg import average_reference, forward_eeg_info
 from ._grid import forward_source_positions
 from ._inverse import apply_piunet
 from ._mne_private import check_option
+from ._model import PRECISIONS
 from .simulation import (
     SimulationConfig,
     SourceSimulator,
@@ -75,6 +76,8 @@ class BenchmarkConfig:
         on surface source spaces only.
     patch_area : tuple of float
         Range of the patch areas in m² with ``sources="patches"``.
+    precision : "auto" | "float32" | "bfloat16"
+        Arithmetic of PIUNet's network (as in :func:`mne_piunet.apply_piunet`).
 
     Notes
     -----
@@ -104,9 +107,11 @@ class BenchmarkConfig:
     seed: int = 12345
     sources: str = "blobs"
     patch_area: tuple = (1e-4, 10e-4)
+    precision: str = "auto"
 
     def __post_init__(self):
         check_option("sources", self.sources, ("blobs", "patches"))
+        check_option("precision", self.precision, PRECISIONS)
 
 
 @verbose
@@ -202,6 +207,7 @@ def _estimate(method, evoked, forward, model, config, noise_vars):
             lambda2=config.lambda2,
             pick_ori="vector",
             smoothing=None,  # the "time points" are independent samples
+            precision=config.precision,
             verbose=False,
         )
         return stc.data
