@@ -55,7 +55,7 @@ print(model)
 log = [json.loads(line) for line in (run_dir / "train_log.jsonl").open()]
 fig, ax = plt.subplots(layout="constrained")
 steps = [row["step"] for row in log]
-ax.plot(steps, [row["train_l1"] for row in log], label="training (running)")
+ax.plot(steps, [row["train_loss"] for row in log], label="training (running)")
 ax.plot(steps, [row["val_l1"] for row in log], "o-", label="validation")
 ax.axhline(log[0]["val_l1_init"], color="k", ls="--", label="eLORETA init")
 ax.axhline(model.info["training"]["val_l1_zero"], color="0.5", ls=":", label="zero map")
