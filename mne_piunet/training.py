@@ -105,8 +105,10 @@ class TrainConfig:
     precision : "auto" | "float32" | "bfloat16"
         Arithmetic of the training steps' network passes: ``"bfloat16"``
         autocast, ``"auto"`` where the hardware computes it natively.
-        Validation always runs in float32. On a CPU with AVX512-BF16 this
-        made a step 2x faster with the same validation L1.
+        Validation always runs in float32. On a CPU with AVX512-BF16 (2
+        threads, the default network) a step took 24 instead of 52 ms per
+        sample, and the default model's validation L1 was the same to 5
+        digits under either arithmetic.
     """
 
     network: UNetConfig = field(
