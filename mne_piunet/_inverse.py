@@ -402,6 +402,9 @@ class _Run:
     device: torch.device
     bf16: bool
 
+    def __str__(self):  # for the log: where and in which arithmetic
+        return f"{self.device} ({'bfloat16' if self.bf16 else 'float32'})"
+
 
 def _check_run_args(
     pick_ori, amplitude, batch_size, device, precision, *, cpu_batch_size=8
@@ -479,7 +482,7 @@ def apply_piunet(
     op = _get_operator(evoked, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
     picks = _check_data(evoked, op)
-    logger.info(f'Applying 3D-PIUNet to "{evoked.comment}" on {run.device}...')
+    logger.info(f'Applying 3D-PIUNet to "{evoked.comment}" on {run}...')
     sigma = _smoothing_sigma(smoothing, evoked.info["sfreq"])
     data = evoked.data[picks]
     sol = op.apply(data, run, nave=evoked.nave, smoothed=_smooth(data, sigma))
@@ -636,7 +639,7 @@ def apply_piunet_raw(
     picks = _check_data(raw, op)
     sol = np.empty(op.out_shape(stop - start, pick_ori), dtype=np.float32)
     chunks = range(start, stop, buffer_size)
-    logger.info(f"Applying 3D-PIUNet to {stop - start} samples on {run.device}...")
+    logger.info(f"Applying 3D-PIUNet to {stop - start} samples on {run}...")
     sigma = _smoothing_sigma(smoothing, raw.info["sfreq"])
     pad = int(np.ceil(4 * sigma)) if sigma else 0  # smoothing looks this far
     for first in ProgressBar(chunks, mesg="Raw chunks"):

@@ -513,7 +513,11 @@ def test_bfloat16_precision(sample_evoked, sample_vol_forward, sample_cov, pick_
     evoked = sample_evoked.copy().crop(0.08, 0.12)
     run = dict(noise_cov=sample_cov, pick_ori=pick_ori)
     exact = apply_piunet(evoked, sample_vol_forward, model, precision="float32", **run)
-    fast = apply_piunet(evoked, sample_vol_forward, model, precision="bfloat16", **run)
+    with mne.utils.catch_logging(verbose=True) as log:
+        fast = apply_piunet(
+            evoked, sample_vol_forward, model, precision="bfloat16", **run
+        )
+    assert "on cpu (bfloat16)" in log.getvalue()  # the log says the arithmetic
     assert type(fast) is type(exact)
     assert not np.array_equal(fast.data, exact.data)  # autocast did act
     error = np.abs(fast.data - exact.data).max() / np.abs(exact.data).max()
