@@ -345,10 +345,10 @@ def _draw(options, generator):
     return options[int(k)]
 
 
-def _mean_l1(model, grid, batches, network=None, pooled_scales=()):
-    """Sample-weighted mean of :func:`_l1` over batches, as a float."""
+def _mean_loss(model, grid, batches, network=None, pooled_scales=()):
+    """Sample-weighted mean of :func:`_loss` over batches, as a float."""
     total = sum(
-        float(_l1(model, grid, b, network, pooled_scales)) * len(b.init)
+        float(_loss(model, grid, b, network, pooled_scales)) * len(b.init)
         for b in batches
     )
     return total / sum(len(b.init) for b in batches)
@@ -358,10 +358,11 @@ def _float32(array, device):
     return torch.as_tensor(array, dtype=torch.float32, device=device)
 
 
-def _l1(model, grid, batch, network=None, pooled_scales=()):
+def _loss(model, grid, batch, network=None, pooled_scales=()):
     """Mean L1 error of the refined moments, each sample relative to its norm.
 
-    With ``pooled_scales``, the loss adds :func:`_pooled_error` at each scale.
+    With ``pooled_scales``, :func:`_pooled_error` at each scale is added (the
+    training objective); without, this is the L1 the logs call ``val_l1``.
     """
     out = model.refine(batch.init, grid, fit=batch.fit, network=network)
     error = (out - batch.target).abs().mean(dim=(1, 2))
@@ -373,10 +374,12 @@ def _l1(model, grid, batch, network=None, pooled_scales=()):
 def _pooled_error(out, target, grid, scale):
     """Amplitude moved between cells of ``scale`` voxels, times the cell size.
 
-    Summed over scales 2, 4, 8, ... this bounds the earth mover's distance
-    between the two amplitude maps from above (a multi-scale surrogate), so
-    misplacing a source by a few voxels costs more the farther it is, which
-    a point-wise L1 does not see. Normalised like the L1 term (per moment).
+    Summed over scales 2, 4, 8, ... this is the classic multi-scale surrogate
+    of the earth mover's distance between the two amplitude maps (within a
+    constant factor of it): misplacing a source costs more the farther it
+    is, which a point-wise L1 does not see. The cells are aligned to the
+    grid, so nearby shifts may cost alike. Normalised like the L1 term (per
+    moment).
     """
     diff = grid.to_volume(out).norm(dim=1) - grid.to_volume(target).norm(dim=1)
     pad = [p for n in reversed(diff.shape[1:]) for p in (0, -n % scale)]
@@ -538,7 +541,7 @@ def _start_run(problem, config, pretrained, rank, world):
     val_batches = [problem.make_batch(n, val_gen) for n in sizes]
     model = PIUNet(network, problem.spec)
     with torch.no_grad():  # the init alone: what the network must beat
-        init_loss = _mean_l1(model, problem.grid, val_batches, torch.nn.Identity())
+        init_loss = _mean_loss(model, problem.grid, val_batches, torch.nn.Identity())
     gen = torch.Generator(device=device).manual_seed(config.seed + rank)
     return _Run(
         config,
@@ -566,7 +569,7 @@ def _training_card(run, hardware, world):
         val_l1=state.get("best_l1", state["best"]),
         val_l1_init=run.init_loss,
         # an all-zero map: the floor any useful model must beat (sparse truth)
-        val_l1_zero=_mean_l1(
+        val_l1_zero=_mean_loss(
             run.model, run.problem.grid, run.val_batches, lambda v: 0 * v
         ),
         log=log_summary(state["history"]),
@@ -627,7 +630,7 @@ def _train_loop(run, deadline):
     while state["step"] < config.n_steps:
         run.network.train()
         batch = run.problem.make_batch(config.batch_size, run.gen, montage=True)
-        loss = _l1(
+        loss = _loss(
             run.model,
             run.problem.grid,
             batch,
@@ -668,10 +671,10 @@ def _validate(run):
     run.network.eval()
     scales = run.config.pooled_scales
     with torch.no_grad():
-        val_l1 = _mean_l1(run.model, run.problem.grid, run.val_batches)
+        val_l1 = _mean_loss(run.model, run.problem.grid, run.val_batches)
         val = val_l1  # the training objective: what schedules and selects
         if scales:
-            val = _mean_l1(run.model, run.problem.grid, run.val_batches, None, scales)
+            val = _mean_loss(run.model, run.problem.grid, run.val_batches, None, scales)
     run.sched.step(val)
     state.setdefault("history", []).append([state["step"], val_l1])
     if val < state["best"]:
