@@ -63,3 +63,21 @@ def test_benchmark_picks_numbers_of_sources(tmp_path):
         rows = list(csv.DictReader(f))
     assert {row["n_sources"] for row in rows} == {"2"}
     assert sorted(float(row["snr_db"]) for row in rows) == [0, 5, 10, 20, 30]
+
+
+def test_benchmark_on_the_cortex(tmp_path, template_surf_forward):
+    """--source-space surface: cortical patches on the cortex template only."""
+    import csv
+
+    pytest.importorskip("ot")
+    out = tmp_path / "bench"
+    args = ["--verbose", "warning", "benchmark", "--methods", "eLORETA"]
+    args += ["--n-samples", "1", "--n-sources", "1"]
+    args += ["--source-space", "surface", "--out", str(out)]
+    assert main(args) == 0
+    assert sorted(p.name for p in out.glob("*.csv")) == ["template-cortex.csv"]
+    with open(out / "template-cortex.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    # one sample per SNR; the extent is a patch's radius (areas of 1-10 cm²)
+    assert sorted(float(row["snr_db"]) for row in rows) == [0, 5, 10, 20, 30]
+    assert all(5.6 <= float(row["extent_mm"]) <= 17.9 for row in rows)
