@@ -258,8 +258,29 @@ def test_pooled_loss_and_bf16_training(sample_vol_forward, tmp_path):
     [
         (dict(pooled_scales=(1, 2)), "pooled_scales must be integers of at least 2"),
         (dict(precision="half"), "Invalid value for the 'precision'"),
+        (dict(amplitude="data"), "Invalid value for the 'amplitude'"),
     ],
 )
 def test_bad_train_config(bad, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**bad)
+
+
+def test_init_amplitude_in_training(sample_vol_forward):
+    """amplitude="init": the step's refine rule scales by the init, no data fit."""
+    from mne_piunet.training import _loss, _Problem
+
+    torch.manual_seed(0)
+    config = replace(CONFIG, amplitude="init")
+    problem = _Problem(sample_vol_forward, config, None, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    batch = problem.make_batch(4, gen)
+    assert batch.fit is None
+    # with an identity network the rule returns the init itself
+    identity = problem.init_model
+    out = identity.refine(batch.init, problem.grid, fit=batch.fit)
+    torch.testing.assert_close(out, batch.init)
+    expected = ((batch.init - batch.target).abs().mean(dim=(1, 2)) / batch.norm).mean()
+    torch.testing.assert_close(
+        _loss(identity, problem.grid, batch, torch.nn.Identity()), expected
+    )
