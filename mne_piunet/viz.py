@@ -171,7 +171,7 @@ def _time_index(stc, values, time):
             f"time {time} s is outside the estimate ({stc.times[0]:.3f} to "
             f"{stc.times[-1]:.3f} s)"
         )
-    return int(np.abs(stc.times - time).argmin())
+    return int(stc.time_as_index(time, use_rounding=True)[0])
 
 
 def _fsaverage5_maps(vertices, values):
