@@ -13,6 +13,7 @@ a smooth shell of near-constant thickness.
 import hashlib
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import mne
@@ -31,6 +32,7 @@ from ._mne_private import (
 
 _TEMPLATE_VERSION = 1  # bump when the construction changes: invalidates caches
 CONDUCTIVITY = (0.3, 0.006, 0.3)
+SKULL_THICKNESS = 0.007
 
 
 def _mne_fsaverage_dir():
@@ -53,7 +55,9 @@ def _find_real_fsaverage_bem():
     return None
 
 
-def make_outer_skull(inner_skull, scalp, *, skull_thickness=0.007, scalp_gap=0.003):
+def make_outer_skull(
+    inner_skull, scalp, *, skull_thickness=SKULL_THICKNESS, scalp_gap=0.003
+):
     """Approximate an outer skull between an inner skull and a scalp surface.
 
     Parameters
@@ -122,7 +126,7 @@ def make_approx_bem(
     scalp,
     *,
     conductivity=CONDUCTIVITY,
-    skull_thickness=0.007,
+    skull_thickness=SKULL_THICKNESS,
     verbose=None,
 ):
     """Build a 3-layer BEM solution from inner skull and scalp surfaces.
@@ -158,12 +162,14 @@ def make_approx_bem(
     return mne.make_bem_solution(surfs, verbose=False)
 
 
-def _template_bem(conductivity, real_bem):
+def _template_bem(conductivity, skull_thickness, real_bem):
     if real_bem is not None:
         logger.info(f"    Using the real fsaverage BEM {real_bem}")
         return mne.read_bem_solution(real_bem, verbose=False)
-    cond = "-".join(f"{c:g}" for c in conductivity)
-    fname = data_dir("template") / f"approx-v{_TEMPLATE_VERSION}-{cond}-bem-sol.fif"
+    name = "-".join(f"{c:g}" for c in conductivity)
+    if skull_thickness != SKULL_THICKNESS:  # default names as before: caches stay
+        name += f"-skull{skull_thickness * 1e3:g}mm"
+    fname = data_dir("template") / f"approx-v{_TEMPLATE_VERSION}-{name}-bem-sol.fif"
     bem = read_cached(fname, mne.read_bem_solution)
     if bem is not None:
         return bem
@@ -174,7 +180,9 @@ def _template_bem(conductivity, real_bem):
     inner = ico_downsample(inner, 4)
     scalp = mne.read_bem_surfaces(fs_dir / "fsaverage-head.fif", verbose=False)[0]
     logger.info("    Building the approximated 3-layer fsaverage BEM (once)...")
-    bem = make_approx_bem(inner, scalp, conductivity=conductivity)
+    bem = make_approx_bem(
+        inner, scalp, conductivity=conductivity, skull_thickness=skull_thickness
+    )
     write_cached(fname, bem, mne.write_bem_solution)
     return bem
 
@@ -207,20 +215,27 @@ def _montage_info(montage, sfreq=250.0):
     return info
 
 
-def _real_bem_for(conductivity):
-    """Return the real fsaverage BEM if on disk and of these conductivities."""
-    if tuple(conductivity) != CONDUCTIVITY:
+def _real_bem_for(conductivity, skull_thickness=SKULL_THICKNESS):
+    """Return the real fsaverage BEM if on disk and the head is the default one."""
+    if tuple(conductivity) != CONDUCTIVITY or skull_thickness != SKULL_THICKNESS:
         return None
     return _find_real_fsaverage_bem()
 
 
-def _forward_cache_fname(info, source_space, spacing, conductivity, mindist):
-    bem_kind = "approx" if _real_bem_for(conductivity) is None else "fsaverage-5120"
-    key = _cache_key(info, source_space, spacing, conductivity, mindist, bem_kind)
+def _forward_cache_fname(
+    info, source_space, spacing, conductivity, mindist, skull_thickness=SKULL_THICKNESS
+):
+    real = _real_bem_for(conductivity, skull_thickness)
+    bem_kind = "approx" if real is None else "fsaverage-5120"
+    key = _cache_key(
+        info, source_space, spacing, conductivity, mindist, bem_kind, skull_thickness
+    )
     return data_dir("template") / f"template-{key}-fwd.fif"
 
 
-def _cache_key(info, source_space, spacing, conductivity, mindist, bem_kind):
+def _cache_key(
+    info, source_space, spacing, conductivity, mindist, bem_kind, skull_thickness
+):
     pos = np.array([ch["loc"][:3] for ch in info["chs"]]).round(6)
     settings = dict(
         version=_TEMPLATE_VERSION,
@@ -233,6 +248,8 @@ def _cache_key(info, source_space, spacing, conductivity, mindist, bem_kind):
     )
     if source_space != "volume":  # volume keys as before: caches stay valid
         settings.update(source_space=source_space, spacing=None)
+    if skull_thickness != SKULL_THICKNESS:  # likewise for the default skull
+        settings.update(skull_thickness=round(float(skull_thickness), 6))
     payload = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -280,6 +297,7 @@ def make_template_forward(
     source_space="volume",
     conductivity=CONDUCTIVITY,
     mindist=5.0,
+    skull_thickness=SKULL_THICKNESS,
     cache=True,
     verbose=None,
 ):
@@ -305,6 +323,10 @@ def make_template_forward(
         Brain, skull and scalp conductivities in S/m.
     mindist : float
         Least distance of sources from the inner skull, in mm.
+    skull_thickness : float
+        Thickness of the approximated skull in metres (see the module
+        docstring; not used with the real fsaverage BEM). The source space
+        depends on the inner skull only, so it does not change with this.
     cache : bool
         Read and write the result under ``MNE_DATA/MNE-piunet/template``,
         keyed by all parameters, so later calls take well under a second.
@@ -326,16 +348,18 @@ def make_template_forward(
     """
     check_option("source_space", source_space, ("volume", "surface"))
     info = _montage_info(montage)
-    real_bem = _real_bem_for(conductivity)
+    real_bem = _real_bem_for(conductivity, skull_thickness)
     fname = None
     if cache:
-        fname = _forward_cache_fname(info, source_space, spacing, conductivity, mindist)
+        fname = _forward_cache_fname(
+            info, source_space, spacing, conductivity, mindist, skull_thickness
+        )
         fwd = read_cached(fname, mne.read_forward_solution)
         if fwd is not None:
             logger.info(f"Template forward read from cache {fname}")
             return fwd
     logger.info("Making the template forward solution...")
-    bem = _template_bem(conductivity, real_bem)
+    bem = _template_bem(conductivity, skull_thickness, real_bem)
     trans = mne.read_trans(_mne_fsaverage_dir() / "fsaverage-trans.fif")
     if source_space == "surface":
         src, fwd_mindist = fsaverage5_source_space(), mindist
@@ -366,3 +390,118 @@ def _volume_source_space(bem, spacing, mindist, real_bem):
         )
         src[0]["subject_his_id"] = "fsaverage"
     return src
+
+
+@dataclass(frozen=True)
+class HeadPoolConfig:
+    """How :func:`make_template_head_pool` varies the template head.
+
+    Parameters
+    ----------
+    n_heads : int
+        Heads in the pool; the first is the template itself
+        (:func:`make_template_forward` with its defaults and ``montage``).
+    skull_ratio : tuple of float
+        Range of the skull-to-brain conductivity ratio, drawn log-uniformly
+        (the template: 1/50; adult estimates range from about 1/80 to 1/15).
+    skull_thickness : tuple of float
+        Range of the approximated skull's thickness in metres, drawn
+        uniformly (the template: 7 mm).
+    montages : tuple of str
+        Standard montages (:func:`mne.channels.make_standard_montage`) the
+        other heads draw from.
+    jitter : float
+        Standard deviation, per axis in metres, of the random displacement
+        of every electrode before it is projected onto the scalp: caps are
+        never placed exactly.
+    seed : int
+        Seed of the draws.
+    """
+
+    n_heads: int = 8
+    skull_ratio: tuple = (1 / 80, 1 / 20)
+    skull_thickness: tuple = (0.005, 0.009)
+    montages: tuple = ("easycap-M10", "easycap-M1", "biosemi64", "standard_1020")
+    jitter: float = 0.003
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.n_heads < 1:
+            raise ValueError(f"n_heads must be at least 1, got {self.n_heads}")
+        for name in ("skull_ratio", "skull_thickness"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(
+                    f"{name} must be positive and ordered, got {getattr(self, name)}"
+                )
+        if self.jitter < 0:
+            raise ValueError(f"jitter must be non-negative, got {self.jitter}")
+
+
+@verbose
+def make_template_head_pool(
+    config=None, *, montage="easycap-M10", spacing=0.007, verbose=None
+):
+    """Make forwards of randomly varied template heads, for training.
+
+    Every head shares the template's volume source space (the inner skull
+    stays as it is), so one model grid holds them all; the heads differ in
+    skull conductivity and thickness, montage and electrode placement. Pass
+    the list to :func:`mne_piunet.training.train_model` to train on all of
+    them. Each forward is cached as :func:`make_template_forward` caches.
+
+    Parameters
+    ----------
+    config : HeadPoolConfig | None
+        How the heads vary; ``None`` uses the defaults.
+    montage : str
+        Montage of the first head, the unvaried template.
+    spacing : float
+        Grid spacing of the volume source space in metres.
+    %(verbose)s
+
+    Returns
+    -------
+    forwards : list of Forward
+        ``config.n_heads`` EEG forwards, the template first. What each head
+        is is logged.
+    """
+    config = HeadPoolConfig() if config is None else config
+    validate_type(config, HeadPoolConfig, "config")
+    rng = np.random.default_rng(config.seed)
+    forwards = [make_template_forward(montage, spacing)]
+    for k in range(1, config.n_heads):
+        head = _draw_head(config, rng)
+        logger.info(
+            f"    Head {k}: skull 1/{1 / head['ratio']:.0f} of brain conductivity, "
+            f"{head['thickness'] * 1e3:.1f} mm thick, {head['montage']} "
+            f"(jittered {config.jitter * 1e3:g} mm)"
+        )
+        brain, _, scalp = CONDUCTIVITY
+        forwards.append(
+            make_template_forward(
+                _jittered_montage(head["montage"], config.jitter, rng),
+                spacing,
+                conductivity=(brain, round(brain * head["ratio"], 6), scalp),
+                skull_thickness=round(head["thickness"], 4),
+            )
+        )
+    return forwards
+
+
+def _draw_head(config, rng):
+    lo, hi = np.log(config.skull_ratio)
+    return dict(
+        ratio=float(np.exp(rng.uniform(lo, hi))),
+        thickness=float(rng.uniform(*config.skull_thickness)),
+        montage=str(rng.choice(config.montages)),
+    )
+
+
+def _jittered_montage(name, jitter, rng):
+    """Return a standard montage with every electrode moved at random."""
+    montage = mne.channels.make_standard_montage(name)
+    for point in montage.dig:
+        if point["kind"] == mne.io.constants.FIFF.FIFFV_POINT_EEG:
+            point["r"] = point["r"] + rng.normal(0.0, jitter, 3)
+    return montage

@@ -350,6 +350,40 @@ class _Problem:
         return init, (sensors @ setup.whitener.T, setup.gain)
 
 
+class _HeadPool:
+    """Problems of several heads sharing one source space: each batch draws one."""
+
+    def __init__(self, forwards, config, noise_cov, device):
+        if noise_cov is not None and len(forwards) > 1:
+            raise ValueError(
+                "noise_cov belongs to one recording's channels: with several "
+                "forwards pass noise_cov=None and use TrainConfig.noise for "
+                "coloured noise"
+            )
+        positions = forward_source_positions(forwards[0])
+        for k, fwd in enumerate(forwards[1:], 1):
+            other = forward_source_positions(fwd)
+            if other.shape != positions.shape or not np.allclose(
+                other, positions, atol=1e-6
+            ):
+                raise ValueError(
+                    f"forward[{k}] has other source positions than forward[0] "
+                    f"({len(other)} vs {len(positions)} sources): the heads of a "
+                    "pool must share one source space"
+                )
+        self.heads = [_Problem(fwd, config, noise_cov, device) for fwd in forwards]
+        first = self.heads[0]  # grid, device, config: the same for every head
+        self.spec, self.grid, self.device = first.spec, first.grid, first.device
+        self.init_model = first.init_model
+
+    def make_batch(self, n, generator, *, montage=False):
+        """Draw a head and return its :meth:`_Problem.make_batch`."""
+        head = self.heads[0]
+        if len(self.heads) > 1:  # one head: the random stream of a plain run
+            head = _draw(self.heads, generator)
+        return head.make_batch(n, generator, montage=montage)
+
+
 def _draw(options, generator):
     k = torch.randint(len(options), (1,), generator=generator, device=generator.device)
     return options[int(k)]
@@ -431,8 +465,12 @@ def train_model(
 
     Parameters
     ----------
-    forward : instance of Forward
-        Free-orientation EEG forward solution to train for.
+    forward : instance of Forward | list of Forward
+        Free-orientation EEG forward solution to train for, or several that
+        share one source space (a pool of head models, e.g. from
+        :func:`mne_piunet.template.make_template_head_pool`): every batch
+        draws one, and so does every batch of the validation set. The model
+        card describes the first.
     config : TrainConfig | None
         Training configuration; ``None`` uses the defaults.
     %(noise_cov)s
@@ -463,7 +501,11 @@ def train_model(
     """
     config = TrainConfig() if config is None else config
     validate_type(config, TrainConfig, "config")
-    validate_type(forward, mne.Forward, "forward")
+    forwards = [forward] if isinstance(forward, mne.Forward) else list(forward)
+    if not forwards:
+        raise ValueError("forward must be a Forward or a non-empty list of them")
+    for k, fwd in enumerate(forwards):
+        validate_type(fwd, mne.Forward, f"forward[{k}]")
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs a checkpoint_dir")
     rank, world = _init_distributed(device)
@@ -471,7 +513,7 @@ def train_model(
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     torch.manual_seed(config.seed)
-    problem = _Problem(forward, config, noise_cov, device)
+    problem = _HeadPool(forwards, config, noise_cov, device)
     if pretrained is not None:
         pretrained = _load_pretrained(pretrained, config, problem.spec)
     run = _start_run(problem, config, pretrained, rank, world)
@@ -492,9 +534,11 @@ def train_model(
     info = dict(
         init=config.init,
         lambda2=config.lambda2,
-        head_model=_describe_forward(forward),
+        head_model=_describe_forward(forwards[0]),
         training=_training_card(run, _hardware(device, world), world),
     )
+    # the heads' channel counts tell a pool's card from a single head's
+    info["training"]["head_pool_channels"] = [int(f["nchan"]) for f in forwards]
     if pretrained is not None:
         info["training"]["pretrained"] = pretrained.info.get("training", {})
     return PIUNet(network.cpu().eval(), problem.spec, info)
@@ -505,7 +549,7 @@ class _Run:
     """What a training run carries from step to step."""
 
     config: TrainConfig
-    problem: _Problem
+    problem: _HeadPool
     network: torch.nn.Module  # the bare network: checkpoints and validation
     step_model: callable  # what a step calls: network, DDP's wrapper, autocast
     model: PIUNet  # the network with its grid: the refine rule

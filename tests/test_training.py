@@ -284,3 +284,39 @@ def test_init_amplitude_in_training(sample_vol_forward):
     torch.testing.assert_close(
         _loss(identity, problem.grid, batch, torch.nn.Identity()), expected
     )
+
+
+def test_head_pool_training(sample_vol_forward, sample_surf_forward, sample_evoked):
+    """Several forwards of one source space: each batch draws one of them."""
+    from mne_piunet.training import _HeadPool
+
+    names = sample_vol_forward["info"]["ch_names"]
+    other = mne.pick_channels_forward(sample_vol_forward, names[:40], ordered=True)
+    pool = _HeadPool([sample_vol_forward, other], CONFIG, None, torch.device("cpu"))
+    drawn = []  # which head made each batch
+    for k, head in enumerate(pool.heads):
+        head.make_batch = _recording(head.make_batch, k, drawn)
+    gen = torch.Generator().manual_seed(0)
+    batches = [pool.make_batch(2, gen) for _ in range(20)]
+    assert set(drawn) == {0, 1}
+    assert all(b.init.shape == (2, sample_vol_forward["nsource"], 3) for b in batches)
+    model = train_model([sample_vol_forward, other], CONFIG, device="cpu")
+    assert model.info["training"]["head_pool_channels"] == [60, 40]
+    assert model.info["head_model"]["n_channels"] == 60  # the first head
+    with pytest.raises(ValueError, match=r"forward\[1\] has other source positions"):
+        train_model([sample_vol_forward, sample_surf_forward], CONFIG)
+    cov = mne.make_ad_hoc_cov(sample_evoked.info)
+    with pytest.raises(ValueError, match="noise_cov belongs to one recording"):
+        train_model([sample_vol_forward, other], CONFIG, noise_cov=cov)
+    with pytest.raises(ValueError, match="non-empty list"):
+        train_model([], CONFIG)
+    with pytest.raises(TypeError, match=r"forward\[1\] must be an instance of Forward"):
+        train_model([sample_vol_forward, "fwd.fif"], CONFIG)
+
+
+def _recording(make_batch, k, drawn):
+    def recorded(*args, **kwargs):
+        drawn.append(k)
+        return make_batch(*args, **kwargs)
+
+    return recorded
