@@ -63,16 +63,10 @@ def trace_metrics(amp, times, gfp, positions):
     )
 
 
-def _estimates(evoked, forward, model, cov, op_cov, smoothing):
-    """PIUNet and eLORETA vector estimates of one evoked response."""
+def _estimates(evoked, forward, model, cov, op_cov, options):
+    """PIUNet (``apply_piunet`` with ``options``) and eLORETA vector estimates."""
     piunet = apply_piunet(
-        evoked,
-        forward,
-        model,
-        op_cov,
-        pick_ori="vector",
-        smoothing=smoothing,
-        verbose=False,
+        evoked, forward, model, op_cov, pick_ori="vector", verbose=False, **options
     )
     inv = make_inverse_operator(evoked.info, forward, cov, loose=1.0, verbose=False)
     eloreta = apply_inverse(
@@ -81,7 +75,7 @@ def _estimates(evoked, forward, model, cov, op_cov, smoothing):
     return {"PIUNet": piunet, "eLORETA": eloreta}
 
 
-def real_part(model, heads, smoothing):
+def real_part(model, heads, options):
     """Metrics of PIUNet and eLORETA on the real responses, both covariances.
 
     Returns the rows and, per (condition, covariance), the times, the GFP and
@@ -96,7 +90,7 @@ def real_part(model, heads, smoothing):
             ("real", head.noise_cov, head.noise_cov),
             ("ad-hoc", adhoc, None),
         ):
-            stcs = _estimates(evoked, head.forward, model, cov, op_cov, smoothing)
+            stcs = _estimates(evoked, head.forward, model, cov, op_cov, options)
             gfp = _gfp(evoked)
             traces[condition, cov_name] = dict(times=evoked.times, GFP=gfp)
             for method, stc in stcs.items():
@@ -137,7 +131,7 @@ def _noise_colour(cov, info):
     return evecs * np.sqrt(evals.clip(min=0))
 
 
-def semi_real_part(model, head, n_samples, seed, smoothing):
+def semi_real_part(model, head, n_samples, seed, options):
     """Metrics on simulated ERPs in the real noise of the recording."""
     rng = np.random.default_rng(seed)
     info = head.evoked.info
@@ -165,7 +159,7 @@ def semi_real_part(model, head, n_samples, seed, smoothing):
         target = rng.uniform(2, 5)  # peak GFP over noise GFP (RMS)
         noise *= gfp_signal.max() / target / np.sqrt((noise.std(axis=0) ** 2).mean())
         evoked = mne.EvokedArray(clean.data + noise, clean.info, tmin=clean.times[0])
-        stcs = _estimates(evoked, fwd, model, head.noise_cov, head.noise_cov, smoothing)
+        stcs = _estimates(evoked, fwd, model, head.noise_cov, head.noise_cov, options)
         true_amp = _amplitudes(stc_true)
         true_src = true_amp.max(axis=1).argmax()
         t_peak = gfp_signal.argmax()
@@ -219,7 +213,14 @@ def main():
     parser.add_argument(
         "--smoothing", type=float, default=None, help="apply_piunet's smoothing (s)"
     )
+    parser.add_argument(
+        "--amplitude",
+        default="fit",
+        choices=("fit", "prior", "init"),
+        help="apply_piunet's amplitude rule",
+    )
     args = parser.parse_args()
+    options = dict(smoothing=args.smoothing, amplitude=args.amplitude)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = read_model(args.model, verbose=False)
@@ -227,10 +228,10 @@ def main():
         cond: load_sample_head(condition=cond, verbose=False)
         for cond in ("Left visual", "Right visual")
     }
-    real, traces = real_part(model, heads, args.smoothing)
+    real, traces = real_part(model, heads, options)
     plot_traces(traces, out / "traces.png")
     semi = semi_real_part(
-        model, heads["Left visual"], args.n_samples, args.seed, args.smoothing
+        model, heads["Left visual"], args.n_samples, args.seed, options
     )
     for name, rows in (("real", real), ("semi-real", semi)):
         if not rows:
@@ -239,7 +240,11 @@ def main():
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    text = [f"Model: {args.model}, smoothing: {args.smoothing} s", ""]
+    text = [
+        f"Model: {args.model}, smoothing: {args.smoothing} s, "
+        f"amplitude: {args.amplitude}",
+        "",
+    ]
     text += ["Real sample visual evoked responses:", ""]
     text.append(
         _median_table(

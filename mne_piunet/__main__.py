@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._inverse import AMPLITUDES
 from .benchmark import METHODS
 
 
@@ -152,6 +153,7 @@ def _benchmark(args):
         n_samples=args.n_samples,
         seed=args.seed,
         precision=args.precision,
+        amplitude=args.amplitude,
     )
     if args.quick:
         config = quick_config(config)
@@ -263,6 +265,12 @@ def main(argv=None):
         choices=("auto", "float32", "bfloat16"),
         default="auto",
         help="arithmetic of PIUNet's network",
+    )
+    bench.add_argument(
+        "--amplitude",
+        choices=AMPLITUDES,
+        default="fit",
+        help="PIUNet's amplitude rule (see apply_piunet)",
     )
     bench.add_argument("--out", default="benchmark-results", help="output folder")
     bench.set_defaults(func=_benchmark)

@@ -98,12 +98,15 @@ precision : "auto" | "float32" | "bfloat16"
 """
 
 docdict["amplitude"] = """
-amplitude : "fit" | "init"
+amplitude : "fit" | "prior" | "init"
     How each time point's refined map gets its amplitude. ``"fit"``: the
     factor whose forward projection best fits the whitened data (least
     squares), so moments are in A·m and explain the data, and time points
-    without signal come out small. ``"init"``: the init's largest moment
-    (the paper's rule; with an identity network this returns the init).
+    without signal come out small. ``"prior"``: the refined map is the
+    source prior of a weighted minimum-norm estimate (regularised by
+    ``lambda2``): amplitudes and orientations within the map come from the
+    data. ``"init"``: the init's largest moment (the paper's rule; with an
+    identity network this returns the init).
 """
 
 docdict["smoothing"] = """

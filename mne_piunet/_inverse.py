@@ -37,7 +37,7 @@ from ._physics import (
 )
 
 _PICK_ORI = (None, "normal", "vector")
-_AMPLITUDE = ("fit", "init")
+AMPLITUDES = ("fit", "prior", "init")
 _DEFAULT_LAMBDA2 = 1.0 / 9.0
 
 
@@ -153,10 +153,14 @@ class PIUNetOperator:
             for start in range(0, n_times, step):
                 block = torch.as_tensor(data[:, start : start + step])
                 init = kernel.apply(smoothed[:, start : start + step], device=device)
-                fit = None
-                if run.amplitude == "fit":
+                fit = lambda2 = None
+                if run.amplitude in ("fit", "prior"):
                     fit = self._fit(block, nave, device)
-                sol = self.model.refine(init, self.grid, fit=fit, network=network)
+                if run.amplitude == "prior":
+                    lambda2 = self.lambda2
+                sol = self.model.refine(
+                    init, self.grid, fit=fit, network=network, lambda2=lambda2
+                )
                 sol = _reduce(sol, run.pick_ori, normals).cpu().numpy()
                 out[..., start : start + step] = sol
         return out
@@ -410,7 +414,7 @@ def _check_run_args(
     pick_ori, amplitude, batch_size, device, precision, *, cpu_batch_size=8
 ):
     check_option("pick_ori", pick_ori, _PICK_ORI)
-    check_option("amplitude", amplitude, _AMPLITUDE)
+    check_option("amplitude", amplitude, AMPLITUDES)
     device = get_device(device)
     if batch_size is None:
         batch_size = 128 if device.type == "cuda" else cpu_batch_size

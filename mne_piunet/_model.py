@@ -80,14 +80,16 @@ class PIUNet:
             f"{n_params / 1e6:.2f} M parameters, init {self.init}>"
         )
 
-    def refine(self, init, grid, *, fit=None, network=None):
+    def refine(self, init, grid, *, fit=None, network=None, lambda2=None):
         """Refine a physics init: the one rule of inference and training.
 
         Each sample (time point) is divided by its largest absolute moment,
         placed on the grid, passed through the network and read back at the
         source points. The network gives the spatial pattern; its amplitude
         comes from the data: with ``fit``, the factor whose forward
-        projection best fits the whitened data (least squares); without, the
+        projection best fits the whitened data (least squares); with ``fit``
+        and ``lambda2``, the weighted minimum-norm estimate whose source
+        prior is the pattern (:func:`weighted_minimum_norm`); without, the
         init's largest moment (the paper's rule). An all-zero init gives zero.
 
         Parameters
@@ -104,6 +106,9 @@ class PIUNet:
             What maps the input volumes to output volumes (e.g. the network
             wrapped for distributed training); ``None`` uses
             ``self.network``.
+        lambda2 : float | None
+            With ``fit``: the regularisation of the weighted minimum-norm
+            estimate; ``None`` fits one factor per sample instead.
 
         Returns
         -------
@@ -115,6 +120,8 @@ class PIUNet:
         pattern = grid.to_sources(network(volume)).to(init.dtype)
         if fit is None:
             return pattern * scale
+        if lambda2 is not None:
+            return weighted_minimum_norm(pattern, *fit, lambda2)
         return pattern * least_squares_amplitude(pattern, *fit)
 
     @staticmethod
@@ -294,6 +301,53 @@ def least_squares_amplitude(pattern, data, gain):
     power = (projected * projected).sum(dim=1)
     fit = (projected * data).sum(dim=1) / power.clamp_min(torch.finfo(power.dtype).tiny)
     return fit[:, None, None]
+
+
+def weighted_minimum_norm(pattern, data, gain, lambda2):
+    """Minimum-norm estimate whose source variances are a pattern's powers.
+
+    Per sample, source point ``i`` gets the prior variance ``|pattern_i|^2``
+    in each direction (normalised so that the whitened signal and noise
+    have equal power, as MNE scales its source covariance), and the moments
+    are ``R G^T (G R G^T + lambda2 I)^-1 data``: where the network puts
+    nothing, nothing; within its map, orientations and amplitudes come from
+    the data.
+
+    Parameters
+    ----------
+    pattern : torch.Tensor, shape (n, n_points, 3)
+        Source patterns (any scale).
+    data : torch.Tensor, shape (n, n_channels)
+        Whitened sensor data.
+    gain : torch.Tensor, shape (n_channels, n_points * 3)
+        Whitened gain matrix.
+    lambda2 : float
+        Regularisation (MNE's ``lambda2``, 1 / SNR^2).
+
+    Returns
+    -------
+    moments : torch.Tensor, shape (n, n_points, 3)
+        The estimate, in the units of ``data`` / ``gain`` (A·m); zero where
+        the pattern is silent.
+    """
+    power = pattern.pow(2).sum(dim=2)  # (n, n_points)
+    peak = power.amax(dim=1, keepdim=True)
+    weight = (power / peak.clamp_min(torch.finfo(power.dtype).tiny)).repeat_interleave(
+        3, dim=1
+    )
+    weighted = gain.unsqueeze(0) * weight.unsqueeze(1)  # G R, (n, channels, 3P)
+    signal = weighted @ gain.T  # G R G^T
+    trace = torch.diagonal(signal, dim1=1, dim2=2).sum(dim=1)
+    n_channels = gain.shape[0]
+    scale = n_channels / trace.clamp_min(torch.finfo(trace.dtype).tiny)
+    eye = torch.eye(n_channels, dtype=torch.float64, device=gain.device)
+    system = scale[:, None, None].double() * signal.double() + lambda2 * eye
+    solved = torch.linalg.solve(system, data.double().unsqueeze(2))
+    moments = (
+        scale[:, None] * (weighted.transpose(1, 2) @ solved.to(gain.dtype))[:, :, 0]
+    )
+    moments = torch.where(peak > 0, moments, torch.zeros_like(moments))
+    return moments.reshape(pattern.shape).to(pattern.dtype)
 
 
 def check_model(model):

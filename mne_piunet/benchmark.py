@@ -21,7 +21,7 @@ from . import metrics
 from ._docs import fill_doc
 from ._eeg import average_reference, forward_eeg_info
 from ._grid import forward_source_positions
-from ._inverse import apply_piunet
+from ._inverse import AMPLITUDES, apply_piunet
 from ._mne_private import check_option
 from ._model import PRECISIONS
 from .simulation import (
@@ -78,6 +78,8 @@ class BenchmarkConfig:
         Range of the patch areas in m² with ``sources="patches"``.
     precision : "auto" | "float32" | "bfloat16"
         Arithmetic of PIUNet's network (as in :func:`mne_piunet.apply_piunet`).
+    amplitude : "fit" | "prior" | "init"
+        PIUNet's amplitude rule (as in :func:`mne_piunet.apply_piunet`).
 
     Notes
     -----
@@ -108,10 +110,12 @@ class BenchmarkConfig:
     sources: str = "blobs"
     patch_area: tuple = (1e-4, 10e-4)
     precision: str = "auto"
+    amplitude: str = "fit"
 
     def __post_init__(self):
         check_option("sources", self.sources, ("blobs", "patches"))
         check_option("precision", self.precision, PRECISIONS)
+        check_option("amplitude", self.amplitude, AMPLITUDES)
 
 
 @verbose
@@ -208,6 +212,7 @@ def _estimate(method, evoked, forward, model, config, noise_vars):
             pick_ori="vector",
             smoothing=None,  # the "time points" are independent samples
             precision=config.precision,
+            amplitude=config.amplitude,
             verbose=False,
         )
         return stc.data

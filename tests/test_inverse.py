@@ -68,8 +68,8 @@ def test_identity_network_norm(sample_evoked, sample_vol_forward, sample_cov):
 def test_network_output_is_rescaled(sample_evoked, sample_vol_forward, sample_cov):
     """Init amplitudes: a network that doubles its input doubles the estimate.
 
-    Fitted amplitudes: the scale of the network's output does not matter.
-    Zero data stay zero either way.
+    Fitted amplitudes and the weighted minimum norm: the scale of the
+    network's output does not matter. Zero data stay zero either way.
     """
     import torch
 
@@ -81,7 +81,7 @@ def test_network_output_is_rescaled(sample_evoked, sample_vol_forward, sample_co
     evoked = sample_evoked.copy()
     evoked.data[:, :5] = 0.0
     grid = identity_model(sample_vol_forward).grid
-    for amplitude, factor in (("init", 2.0), ("fit", 1.0)):
+    for amplitude, factor in (("init", 2.0), ("fit", 1.0), ("prior", 1.0)):
         kwargs = dict(noise_cov=sample_cov, amplitude=amplitude, smoothing=None)
         double, ident = PIUNet(Double(), grid), PIUNet(torch.nn.Identity(), grid)
         stc = apply_piunet(evoked, sample_vol_forward, double, **kwargs)
@@ -524,3 +524,88 @@ def test_bfloat16_precision(sample_evoked, sample_vol_forward, sample_cov, pick_
     assert error < 0.05
     with pytest.raises(ValueError, match="Invalid value for the 'precision'"):
         apply_piunet(evoked, sample_vol_forward, model, precision="float16")
+
+
+def test_weighted_minimum_norm_equals_mne(
+    sample_evoked, sample_vol_forward, sample_cov
+):
+    """A uniform pattern gives MNE's minimum norm; one source gives its dipole fit."""
+    import torch
+
+    from mne_piunet._model import weighted_minimum_norm
+
+    evoked = sample_evoked.copy().crop(0.1, 0.12)
+    inv = make_inverse_operator(
+        evoked.info, sample_vol_forward, sample_cov, loose=1.0, depth=None
+    )
+    prepared = mne.minimum_norm.prepare_inverse_operator(
+        inv, evoked.nave, 1.0 / 9.0, "MNE", verbose=False
+    )
+    whiten = prepared["whitener"] @ prepared["proj"]
+    names = inv["noise_cov"].ch_names  # good EEG channels, the inverse's order
+    fwd = mne.pick_channels_forward(sample_vol_forward, names, ordered=True)
+    gain = torch.as_tensor(whiten @ fwd["sol"]["data"])
+    data = torch.as_tensor(whiten @ evoked.copy().pick(names).data).T
+    n_src, n_ch = sample_vol_forward["nsource"], len(gain)
+    # MNE scales its source covariance to the noise rank, one below n_channels
+    # for average-referenced EEG: the same estimate at lambda2 * rank / n_ch
+    rank = int((inv["noise_cov"]["eig"] > 0).sum())
+    assert rank == n_ch - 1
+    lambda2 = 1.0 / 9.0
+    ref = apply_inverse(
+        evoked, inv, lambda2 * rank / n_ch, "MNE", pick_ori="vector", verbose=False
+    )
+    ones = torch.ones(len(data), n_src, 3, dtype=gain.dtype)
+    est = weighted_minimum_norm(ones, data, gain, lambda2).numpy()
+    assert_allclose(
+        est.transpose(1, 2, 0), ref.data, rtol=1e-6, atol=1e-9 * np.abs(ref.data).max()
+    )
+    # a pattern at one point only, in the wrong direction: nearly noiseless
+    # data of a dipole there give back that dipole, orientation and all
+    k, moment = 17, np.array([2e-9, -1e-9, 3e-9])
+    clean = gain[:, 3 * k : 3 * k + 3] @ torch.as_tensor(moment)
+    pattern = torch.zeros(1, n_src, 3, dtype=gain.dtype)
+    pattern[0, k] = torch.tensor([5.0, 0.0, 0.0])
+    est = weighted_minimum_norm(pattern, clean[None], gain, 1e-9)
+    assert_allclose(est[0, k].numpy(), moment, rtol=1e-5)
+    assert torch.count_nonzero(est[0].norm(dim=1)) == 1
+    # a silent pattern gives zero, not NaN
+    silent = weighted_minimum_norm(0 * pattern, clean[None], gain, lambda2)
+    assert torch.equal(silent, torch.zeros_like(silent))
+
+
+def test_prior_amplitude_rule(sample_evoked, sample_vol_forward, sample_cov):
+    """amplitude="prior": the pattern of the init rule as the prior of the data fit."""
+    import torch
+
+    from mne_piunet._model import weighted_minimum_norm
+
+    model = tiny_model(sample_vol_forward)
+    evoked = sample_evoked.copy().crop(0.08, 0.1)
+    kwargs = dict(pick_ori="vector", smoothing=None, precision="float32")
+    op = make_piunet_operator(evoked.info, sample_vol_forward, sample_cov, model=model)
+    stc = apply_piunet(evoked, op, amplitude="prior", **kwargs)
+    pattern = apply_piunet(evoked, op, amplitude="init", **kwargs).data
+    whitener = op.kernel(evoked.nave).whitener
+    data = evoked.copy().pick(op.ch_names).data
+    expected = weighted_minimum_norm(
+        torch.as_tensor(pattern.transpose(2, 0, 1)),
+        torch.as_tensor(whitener @ data).T,
+        torch.as_tensor(whitener @ op.gain),
+        op.lambda2,
+    )
+    assert isinstance(stc, mne.VolVectorSourceEstimate)
+    assert_allclose(
+        stc.data,
+        expected.numpy().transpose(1, 2, 0),
+        rtol=1e-4,
+        atol=1e-6 * np.abs(stc.data).max(),
+    )
+    # it explains the whitened data better than one fitted factor
+    fit = apply_piunet(evoked, op, amplitude="fit", **kwargs)
+
+    def residual(estimate):
+        pred = op.gain @ estimate.data.reshape(-1, len(evoked.times))
+        return np.linalg.norm(whitener @ (data - pred))
+
+    assert residual(stc) < residual(fit)
