@@ -106,7 +106,14 @@ def part_evoked(args):
     model = read_model("default", verbose=False)
     t0 = time.perf_counter()
     precision = dict(device=args.device, precision=args.precision)
-    stc = apply_piunet(head.evoked, head.forward, model, head.noise_cov, **precision)
+    stc = apply_piunet(
+        head.evoked,
+        head.forward,
+        model,
+        head.noise_cov,
+        amplitude=args.amplitude,
+        **precision,
+    )
     seconds = time.perf_counter() - t0
     # The plain (contiguous, float32) network on the same inits, for comparison.
     op = make_piunet_operator(
@@ -125,7 +132,7 @@ def part_evoked(args):
     diff = np.abs(stc.data - plain).max(axis=0) / np.abs(plain).max(axis=0)
     return [
         dict(
-            method=f"PIUNet (default model, {args.precision})",
+            method=f"PIUNet (default model, {args.precision}, {args.amplitude})",
             n_times=len(head.evoked.times),
             seconds=seconds,
             peak_rss_mb=_peak_rss_mb(),
@@ -202,6 +209,7 @@ def main():
     parser.add_argument(
         "--precision", choices=("auto", "float32", "bfloat16"), default="auto"
     )
+    parser.add_argument("--amplitude", choices=("fit", "prior", "init"), default="fit")
     parser.add_argument("--seconds", type=float, default=3.0, help="per timing")
     parser.add_argument("--raw-seconds", type=float, default=60.0)
     parser.add_argument("--out", default=None, help="also write the tables here")

@@ -501,6 +501,7 @@ def train_model(
     """
     config = TrainConfig() if config is None else config
     validate_type(config, TrainConfig, "config")
+    validate_type(forward, (mne.Forward, list, tuple), "forward")
     forwards = [forward] if isinstance(forward, mne.Forward) else list(forward)
     if not forwards:
         raise ValueError("forward must be a Forward or a non-empty list of them")

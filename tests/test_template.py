@@ -150,7 +150,11 @@ def test_template_head_pool(template_fwd):
     assert_allclose(
         forward_source_positions(pool[1]), forward_source_positions(template_fwd)
     )
-    assert_allclose(pool[0]["sol"]["data"], template_fwd["sol"]["data"])
+    # the first head is the template (read from the cache: float32 in FIF)
+    gain = template_fwd["sol"]["data"]
+    assert_allclose(
+        pool[0]["sol"]["data"], gain, rtol=1e-3, atol=1e-4 * np.abs(gain).max()
+    )
     assert np.isfinite(pool[1]["sol"]["data"]).all()
     # jitter: every electrode moved, by about the asked standard deviation
     rng = np.random.default_rng(0)

@@ -310,6 +310,8 @@ def test_head_pool_training(sample_vol_forward, sample_surf_forward, sample_evok
         train_model([sample_vol_forward, other], CONFIG, noise_cov=cov)
     with pytest.raises(ValueError, match="non-empty list"):
         train_model([], CONFIG)
+    with pytest.raises(TypeError, match="forward must be an instance of Forward"):
+        train_model("fwd.fif", CONFIG)
     with pytest.raises(TypeError, match=r"forward\[1\] must be an instance of Forward"):
         train_model([sample_vol_forward, "fwd.fif"], CONFIG)
 
