@@ -21,14 +21,12 @@ needs ``MNE_PIUNET_TESTING_DATA``), the same seeded cells for every model:
 """
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 import torch
-from train_real_noise import REAL_NOISE
+from finetune_sample_head import finetune_config
 
 from mne_piunet import read_model
-from mne_piunet.simulation import NoiseConfig
 from mne_piunet.template import HeadPoolConfig, make_template_head_pool
 from mne_piunet.training import train_model
 
@@ -44,16 +42,8 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     default = read_model("default")
-    config = dataclasses.replace(
-        REAL_NOISE,
-        grid_shape=default.grid.shape,  # the pretrained network's grid
-        noise=NoiseConfig(n_covariances=8),  # per head: fewer kernels, short run
-        lr=1e-4,
-        val_samples=64,
-        n_steps=args.steps,
-        val_every=500,
-        seed=7,
-    )
+    # as the per-subject fine-tuning (8 noise covariances per head)
+    config = finetune_config(default, n_steps=args.steps, val_every=500)
     heads = make_template_head_pool(HeadPoolConfig(n_heads=args.heads), verbose=True)
     out = ROOT / "runs" / f"head-pool-{args.heads}"
     model = train_model(

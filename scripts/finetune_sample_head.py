@@ -32,6 +32,19 @@ from mne_piunet.training import train_model
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def finetune_config(pretrained, **changes):
+    """Return the short fine-tuning configuration of a pretrained model."""
+    return dataclasses.replace(
+        REAL_NOISE,
+        grid_shape=pretrained.grid.shape,  # the pretrained network's grid
+        noise=NoiseConfig(n_covariances=8),  # fewer kernels: a short run
+        lr=1e-4,
+        val_samples=64,
+        seed=7,
+        **changes,
+    )
+
+
 def main():
     """Fine-tune for ``--time-limit`` seconds and save the model."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -41,15 +54,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     default = read_model("default")
-    config = dataclasses.replace(
-        REAL_NOISE,
-        grid_shape=default.grid.shape,  # the pretrained network's grid
-        noise=NoiseConfig(n_covariances=8),  # fewer kernels: a short run
-        lr=1e-4,
-        val_samples=64,
-        n_steps=100_000,  # the time limit ends the run
-        seed=7,
-    )
+    config = finetune_config(default, n_steps=100_000)  # the time limit ends it
     head = load_sample_head(spacing=0.007)
     model = train_model(
         head.forward,
