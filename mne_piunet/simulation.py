@@ -501,12 +501,17 @@ def _patch_maps(forward, n_sources, config, rng):
     offsets = np.cumsum([0] + [s["nuse"] for s in src])
     maps = np.zeros((n_sources, offsets[-1]))
     for k in range(n_sources):
-        hemi = rng.integers(len(src))
-        seed_vertex = rng.integers(src[hemi]["nuse"])
-        area = rng.uniform(*config.patch_area)
-        patch = grow_patch(src[hemi], seed_vertex, area)
-        maps[k, offsets[hemi] + patch] = 1.0
+        patch, _ = _draw_patch(src, offsets, config, rng)
+        maps[k, patch] = 1.0
     return maps
+
+
+def _draw_patch(src, offsets, config, rng):
+    """Grow a patch of random seed and area; its points numbered across hemis."""
+    hemi = rng.integers(len(src))
+    seed_vertex = rng.integers(src[hemi]["nuse"])
+    area = rng.uniform(*config.patch_area)
+    return offsets[hemi] + grow_patch(src[hemi], seed_vertex, area), area
 
 
 def simulate_patches(
@@ -561,10 +566,7 @@ def simulate_patches(
     extents = np.zeros((n_samples, n_sources))
     for i in range(n_samples):
         for k in range(n_sources):
-            hemi = rng.integers(len(offsets) - 1)
-            seed_vertex = rng.integers(offsets[hemi + 1] - offsets[hemi])
-            area = rng.uniform(*config.patch_area)
-            patch = offsets[hemi] + grow_patch(forward["src"][hemi], seed_vertex, area)
+            patch, area = _draw_patch(forward["src"], offsets, config, rng)
             sources[i, patch] += rng.standard_normal() * normals[patch]
             centers[i, k], extents[i, k] = patch[0], np.sqrt(area / np.pi)
     gain = average_reference(forward["sol"]["data"])
