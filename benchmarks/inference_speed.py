@@ -35,6 +35,7 @@ import torch
 
 from mne_piunet import GridSpec, PIUNet, UNet3D, UNetConfig, apply_piunet, read_model
 from mne_piunet._eeg import add_average_reference_projector
+from mne_piunet._inverse import AMPLITUDES
 from mne_piunet._model import use_bf16
 from mne_piunet.datasets import load_sample_head
 
@@ -209,7 +210,7 @@ def main():
     parser.add_argument(
         "--precision", choices=("auto", "float32", "bfloat16"), default="auto"
     )
-    parser.add_argument("--amplitude", choices=("fit", "prior", "init"), default="fit")
+    parser.add_argument("--amplitude", choices=AMPLITUDES, default="fit")
     parser.add_argument("--seconds", type=float, default=3.0, help="per timing")
     parser.add_argument("--raw-seconds", type=float, default=60.0)
     parser.add_argument("--out", default=None, help="also write the tables here")

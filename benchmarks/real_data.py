@@ -29,6 +29,7 @@ from mne.minimum_norm import apply_inverse, make_inverse_operator
 
 from mne_piunet import apply_piunet, make_piunet_operator, read_model
 from mne_piunet._grid import forward_source_positions
+from mne_piunet._inverse import AMPLITUDES
 from mne_piunet.datasets import load_sample_head
 from mne_piunet.simulation import EvokedSimulationConfig, simulate_evoked
 
@@ -216,7 +217,7 @@ def main():
     parser.add_argument(
         "--amplitude",
         default="fit",
-        choices=("fit", "prior", "init"),
+        choices=AMPLITUDES,
         help="apply_piunet's amplitude rule",
     )
     args = parser.parse_args()
