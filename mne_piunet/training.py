@@ -764,7 +764,10 @@ def _save_checkpoint(run):
         optimizer=run.opt.state_dict(),
         scheduler=run.sched.state_dict(),
         rng=run.gen.get_state(),
-        state={k: v for k, v in run.state.items() if k != "best_state"},
+        state={
+            **{k: v for k, v in run.state.items() if k != "best_state"},
+            "device_type": run.gen.device.type,
+        },
         best_state=run.state["best_state"],
         config=json.dumps(run.config.to_dict()),
     )
@@ -781,9 +784,31 @@ def _load_checkpoint(run, fname):
     run.network.load_state_dict(payload["network"])
     run.opt.load_state_dict(payload["optimizer"])
     run.sched.load_state_dict(payload["scheduler"])
-    run.gen.set_state(payload["rng"])
     run.state = dict(payload["state"], best_state=payload["best_state"])
+    device_type = run.gen.device.type
+    if run.state.get("device_type", "cpu") == device_type:
+        run.gen.set_state(payload["rng"])
+    else:
+        _restart_on_new_device(run, device_type)
     logger.info(f"Resumed from step {run.state['step']} ({fname})")
+
+
+def _restart_on_new_device(run, device_type):
+    """Go on from a checkpoint written on another device type (CPU <-> CUDA).
+
+    Random streams differ between device types: the training draws are
+    reseeded and, as the validation set is drawn anew, its earlier scores
+    are not comparable: the best score and the plateau counters restart, and
+    the next validation's weights become the best.
+    """
+    state = run.state
+    run.gen.manual_seed(run.config.seed + 7919 * state["step"])
+    state.update(best=float("inf"), bad=0, device_type=device_type)
+    run.sched.best, run.sched.num_bad_epochs = float("inf"), 0
+    logger.info(
+        f"Checkpoint written on another device type: now on {device_type}, "
+        "reseeded, validation scores restart"
+    )
 
 
 def _init_distributed(device):

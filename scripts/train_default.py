@@ -38,6 +38,7 @@ def train(config, run_dir, *, pretrained=None):
     parser.add_argument("--time-limit", type=float, default=None)
     parser.add_argument("--out", default=run_dir / "model.safetensors")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help='for example "cuda"')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     fwd = make_template_forward("easycap-M10", 0.007)
@@ -45,7 +46,7 @@ def train(config, run_dir, *, pretrained=None):
         fwd,
         config,
         pretrained=pretrained,
-        device="cpu",
+        device=args.device,
         checkpoint_dir=run_dir,
         resume=True,
         time_limit=args.time_limit,

@@ -70,6 +70,25 @@ def test_train_and_resume(sample_vol_forward, sample_evoked, tmp_path):
         train_model(sample_vol_forward, CONFIG, resume=True)
 
 
+def test_resume_checkpoint_from_other_device(sample_vol_forward, tmp_path):
+    torch.set_num_threads(1)
+    train_model(sample_vol_forward, CONFIG, checkpoint_dir=tmp_path, time_limit=0)
+    fname = tmp_path / "checkpoint.pt"
+    payload = torch.load(fname, weights_only=True)
+    # as a CUDA run writes it: another random-state size, scores on other draws
+    payload["state"].update(device_type="cuda", best=-1.0, best_l1=-1.0)
+    payload["rng"] = torch.zeros(16, dtype=torch.uint8)
+    torch.save(payload, fname)
+    model = train_model(
+        sample_vol_forward, CONFIG, device="cpu", checkpoint_dir=tmp_path, resume=True
+    )
+    last = _log(tmp_path)[-1]
+    assert last["step"] == 4
+    # the foreign best score was dropped: the CPU validation is the best
+    assert model.info["training"]["val_l1"] == pytest.approx(last["val_l1"])
+    assert torch.load(fname, weights_only=True)["state"]["device_type"] == "cpu"
+
+
 _DDP_SCRIPT = """
 import hashlib, json, sys
 import mne, torch
