@@ -318,6 +318,9 @@ def test_head_pool_training(sample_vol_forward, sample_surf_forward, sample_evok
     gen = torch.Generator().manual_seed(0)
     batches = [pool.make_batch(2, gen) for _ in range(20)]
     assert set(drawn) == {0, 1}
+    # the heads share what depends on the source positions alone
+    assert pool.heads[1].sim.dist2 is pool.heads[0].sim.dist2
+    assert pool.heads[1].grid is pool.heads[0].grid
     assert all(b.init.shape == (2, sample_vol_forward["nsource"], 3) for b in batches)
     model = train_model([sample_vol_forward, other], CONFIG, device="cpu")
     assert model.info["training"]["head_pool_channels"] == [60, 40]
