@@ -104,7 +104,7 @@ def part_evoked(args):
     from mne_piunet import make_piunet_operator
 
     head = load_sample_head(verbose=False)
-    model = read_model("default", verbose=False)
+    model = read_model(args.model, verbose=False)
     t0 = time.perf_counter()
     precision = dict(device=args.device, precision=args.precision)
     stc = apply_piunet(
@@ -133,7 +133,7 @@ def part_evoked(args):
     diff = np.abs(stc.data - plain).max(axis=0) / np.abs(plain).max(axis=0)
     return [
         dict(
-            method=f"PIUNet (default model, {args.precision}, {args.amplitude})",
+            method=f"PIUNet ({args.model} model, {args.precision}, {args.amplitude})",
             n_times=len(head.evoked.times),
             seconds=seconds,
             peak_rss_mb=_peak_rss_mb(),
@@ -175,7 +175,7 @@ def part_raw(args):
     rng = np.random.default_rng(0)
     raw = mne.io.RawArray(1e-6 * rng.standard_normal((60, n_times)), info)
     t0 = time.perf_counter()
-    stc = apply_piunet_raw(raw, head.forward, verbose=True)
+    stc = apply_piunet_raw(raw, head.forward, args.model, verbose=True)
     seconds = time.perf_counter() - t0
     return [
         dict(
@@ -205,6 +205,7 @@ def main():
     """Run every part in its own process and print markdown tables."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--part", choices=sorted(PARTS), default=None)
+    parser.add_argument("--model", default="default", help="evoked, raw: name or file")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument(

@@ -643,6 +643,8 @@ def _training_card(run, hardware, world):
             run.model, run.problem.grid, run.val_batches, lambda v: 0 * v
         ),
         log=log_summary(state["history"]),
+        # [first step, device type] of each part of a run that changed device
+        devices=state.get("devices", [[0, run.problem.device.type]]),
     )
 
 
@@ -818,6 +820,9 @@ def _restart_on_new_device(run, device_type):
     """
     state = run.state
     run.gen.manual_seed(run.config.seed + 7919 * state["step"])
+    # the card's learning curve changes validation set at these steps
+    devices = state.setdefault("devices", [[0, state.get("device_type", "cpu")]])
+    devices.append([state["step"], device_type])
     state.update(best=float("inf"), bad=0, device_type=device_type)
     run.sched.best, run.sched.num_bad_epochs = float("inf"), 0
     logger.info(

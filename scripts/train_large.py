@@ -11,10 +11,13 @@ for 2,500 steps); stage 2 will fine-tune it with fitted amplitudes, as the
 default was. It needs tens of CPU hours, so it
 runs a session at a time and resumes from the checkpoint committed in
 training/large/ (outside the package: weights, optimiser, scheduler and
-random state, overwritten; delete the folder when the run is done). Run from
-the repository root:
+random state, overwritten; delete the folder when the run is done), on the
+CPU or a GPU (``--device cuda``: 25 steps/s on an NVIDIA H200 against about
+2 on 2 CPU cores). Run from the repository root:
 
     python scripts/train_large.py --time-limit 3600 --threads 2
+
+The bundled ``model="large"`` is this run at step 24,000.
 """
 
 import dataclasses

@@ -9,6 +9,10 @@ with a lower learning rate. Resumes from training/large-fit/checkpoint.pt.
 Run from the repository root:
 
     python scripts/train_large_fit.py --time-limit 3600 --threads 2
+
+Measured at 3,000 steps (documentation, *Benchmarks > A larger network*):
+better with 10 simulated sources than stage 1, but it loses the real
+left-visual sample response, so it is not shipped.
 """
 
 import dataclasses

@@ -36,6 +36,7 @@ def test_train_and_resume(sample_vol_forward, sample_evoked, tmp_path):
     assert full.info["training"]["samples_seen"] == 8
     assert full.info["head_model"]["n_channels"] == 60
     assert full.info["training"]["val_l1_init"] > 0
+    assert full.info["training"]["devices"] == [[0, "cpu"]]
     # interrupted after the first validation, then resumed: the same curve
     part = train_model(
         sample_vol_forward,
@@ -87,6 +88,7 @@ def test_resume_checkpoint_from_other_device(sample_vol_forward, tmp_path):
     # the foreign best score was dropped: the CPU validation is the best
     assert model.info["training"]["val_l1"] == pytest.approx(last["val_l1"])
     assert torch.load(fname, weights_only=True)["state"]["device_type"] == "cpu"
+    assert model.info["training"]["devices"] == [[0, "cuda"], [2, "cpu"]]
 
 
 _DDP_SCRIPT = """
