@@ -5,7 +5,7 @@ training/large/model.safetensors when a stage-1 run ends) and trains the
 loss on moments whose amplitudes are fitted to the whitened data, the refine
 rule of ``apply_piunet`` (as the 0.44 M default's last stage), on stage 1's
 distribution (1 to 15 sources, coloured noise, SNR -10 to 30 dB, baselines)
-with a lower learning rate. Resumes from training/large-fit/checkpoint.pt.
+with a lower learning rate. Resumes from runs/large-fit/checkpoint.pt.
 Run from the repository root:
 
     python scripts/train_large_fit.py --time-limit 3600 --threads 2
@@ -35,6 +35,6 @@ LARGE_FIT = dataclasses.replace(
 if __name__ == "__main__":
     train(
         LARGE_FIT,
-        ROOT / "training" / "large-fit",
+        ROOT / "runs" / "large-fit",
         pretrained=ROOT / "training" / "large" / "model.safetensors",
     )
