@@ -339,6 +339,18 @@ def test_default_model(sample_evoked, sample_vol_forward):
     assert_allclose(by_name.data, stc.data)
 
 
+@pytest.mark.parametrize("name", ["robust", "white-noise", "large"])
+def test_other_bundled_models_run(name, sample_evoked, sample_vol_forward):
+    """Each bundled model's network fits its stored configuration and maps data."""
+    evoked = sample_evoked.copy().crop(0.1, 0.11)
+    stc = apply_piunet(evoked, sample_vol_forward, name)
+    assert stc.data.shape == (sample_vol_forward["nsource"], len(evoked.times))
+    assert np.isfinite(stc.data).all() and stc.data.max() > 0
+    default = apply_piunet(evoked, sample_vol_forward, "default")
+    # another network: maps differ by more than rounding
+    assert np.abs(stc.data - default.data).max() > 0.01 * np.abs(default.data).max()
+
+
 def test_operator_reuse_equals_forward(sample_evoked, sample_vol_forward, sample_cov):
     """An operator gives what the forward gives, for evoked, epochs and raw."""
     model = tiny_model(sample_vol_forward)
