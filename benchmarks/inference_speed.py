@@ -113,6 +113,7 @@ def part_evoked(args):
         model,
         head.noise_cov,
         amplitude=args.amplitude,
+        residual=args.residual,
         **precision,
     )
     seconds = time.perf_counter() - t0
@@ -133,7 +134,8 @@ def part_evoked(args):
     diff = np.abs(stc.data - plain).max(axis=0) / np.abs(plain).max(axis=0)
     return [
         dict(
-            method=f"PIUNet ({args.model} model, {args.precision}, {args.amplitude})",
+            method=f"PIUNet ({args.model} model, {args.precision}, {args.amplitude}, "
+            f"residual {args.residual})",
             n_times=len(head.evoked.times),
             seconds=seconds,
             peak_rss_mb=_peak_rss_mb(),
@@ -212,6 +214,7 @@ def main():
         "--precision", choices=("auto", "float32", "bfloat16"), default="auto"
     )
     parser.add_argument("--amplitude", choices=AMPLITUDES, default="fit")
+    parser.add_argument("--residual", type=float, default=0.0)
     parser.add_argument("--seconds", type=float, default=3.0, help="per timing")
     parser.add_argument("--raw-seconds", type=float, default=60.0)
     parser.add_argument("--out", default=None, help="also write the tables here")

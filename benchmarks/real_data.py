@@ -220,8 +220,13 @@ def main():
         choices=AMPLITUDES,
         help="apply_piunet's amplitude rule",
     )
+    parser.add_argument(
+        "--residual", type=float, default=0.0, help="apply_piunet's residual step"
+    )
     args = parser.parse_args()
-    options = dict(smoothing=args.smoothing, amplitude=args.amplitude)
+    options = dict(
+        smoothing=args.smoothing, amplitude=args.amplitude, residual=args.residual
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = read_model(args.model, verbose=False)
@@ -243,7 +248,7 @@ def main():
             writer.writerows(rows)
     text = [
         f"Model: {args.model}, smoothing: {args.smoothing} s, "
-        f"amplitude: {args.amplitude}",
+        f"amplitude: {args.amplitude}, residual: {args.residual}",
         "",
     ]
     text += ["Real sample visual evoked responses:", ""]

@@ -154,6 +154,7 @@ def _benchmark(args):
         seed=args.seed,
         precision=args.precision,
         amplitude=args.amplitude,
+        residual=args.residual,
     )
     if args.quick:
         config = quick_config(config)
@@ -271,6 +272,12 @@ def main(argv=None):
         choices=AMPLITUDES,
         default="fit",
         help="PIUNet's amplitude rule (see apply_piunet)",
+    )
+    bench.add_argument(
+        "--residual",
+        type=float,
+        default=0.0,
+        help="PIUNet's data-consistency step, 0 to 1 (see apply_piunet)",
     )
     bench.add_argument("--out", default="benchmark-results", help="output folder")
     bench.set_defaults(func=_benchmark)

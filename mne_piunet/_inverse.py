@@ -79,6 +79,7 @@ class PIUNetOperator:
         self.noise_cov = noise_cov
         self._kernels = {}  # nave -> InitKernel
         self._fit_maps = {}  # (nave, device) -> whitener and whitened gain, tensors
+        self._gains = {}  # device -> gain tensor (for the residual step)
 
     @property
     def n_sources(self):
@@ -161,9 +162,22 @@ class PIUNetOperator:
                 sol = self.model.refine(
                     init, self.grid, fit=fit, network=network, lambda2=lambda2
                 )
+                if run.residual:
+                    sol = sol + run.residual * self._residual_init(block, sol, kernel)
                 sol = _reduce(sol, run.pick_ori, normals).cpu().numpy()
                 out[..., start : start + step] = sol
         return out
+
+    def _residual_init(self, block, sol, kernel):
+        """Return the init's estimate of the data that ``sol`` leaves unexplained."""
+        device = sol.device
+        if device not in self._gains:  # native byte order: FIF arrays are big-endian
+            gain = np.asarray(self.gain, dtype=np.float64)
+            self._gains[device] = torch.as_tensor(gain, device=device)
+        gain = self._gains[device]
+        explained = gain @ sol.reshape(len(sol), -1).T.to(gain.dtype)
+        residual = block.to(device=device, dtype=gain.dtype) - explained
+        return kernel.apply(residual, device=device).to(sol.dtype)
 
     def _fit(self, block, nave, device):
         """Whitened data and gain: the least-squares amplitude of the rule."""
@@ -402,6 +416,7 @@ class _Run:
 
     pick_ori: str | None
     amplitude: str
+    residual: float
     batch_size: int
     device: torch.device
     bf16: bool
@@ -410,11 +425,27 @@ class _Run:
         return f"{self.device} ({'bfloat16' if self.bf16 else 'float32'})"
 
 
+def check_residual(residual):
+    """Return ``residual`` as a float; refuse what is not a number in [0, 1]."""
+    validate_type(residual, "numeric", "residual")
+    if not 0 <= residual <= 1:  # also refuses NaN
+        raise ValueError(f"residual must be a number from 0 to 1, got {residual}")
+    return float(residual)
+
+
 def _check_run_args(
-    pick_ori, amplitude, batch_size, device, precision, *, cpu_batch_size=8
+    pick_ori,
+    amplitude,
+    residual,
+    batch_size,
+    device,
+    precision,
+    *,
+    cpu_batch_size=8,
 ):
     check_option("pick_ori", pick_ori, _PICK_ORI)
     check_option("amplitude", amplitude, AMPLITUDES)
+    residual = check_residual(residual)
     device = get_device(device)
     if batch_size is None:
         batch_size = 128 if device.type == "cuda" else cpu_batch_size
@@ -422,7 +453,7 @@ def _check_run_args(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     bf16 = use_bf16(precision, device)
-    return _Run(pick_ori, amplitude, batch_size, device, bf16)
+    return _Run(pick_ori, amplitude, residual, batch_size, device, bf16)
 
 
 @verbose
@@ -437,6 +468,7 @@ def apply_piunet(
     init="eLORETA",
     pick_ori=None,
     amplitude="fit",
+    residual=0.0,
     smoothing=0.02,
     batch_size=None,
     device=None,
@@ -460,6 +492,7 @@ def apply_piunet(
     %(init)s
     %(pick_ori)s
     %(amplitude)s
+    %(residual)s
     %(smoothing)s
     %(batch_size)s
     %(device)s
@@ -482,7 +515,7 @@ def apply_piunet(
     %(ref_morik)s
     """  # noqa: E501
     validate_type(evoked, mne.Evoked, "evoked")
-    run = _check_run_args(pick_ori, amplitude, batch_size, device, precision)
+    run = _check_run_args(pick_ori, amplitude, residual, batch_size, device, precision)
     op = _get_operator(evoked, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
     picks = _check_data(evoked, op)
@@ -506,6 +539,7 @@ def apply_piunet_epochs(
     init="eLORETA",
     pick_ori=None,
     amplitude="fit",
+    residual=0.0,
     smoothing=0.02,
     batch_size=None,
     device=None,
@@ -526,6 +560,7 @@ def apply_piunet_epochs(
     %(init)s
     %(pick_ori)s
     %(amplitude)s
+    %(residual)s
     %(smoothing)s
     %(batch_size)s
     %(device)s
@@ -546,7 +581,7 @@ def apply_piunet_epochs(
     make_piunet_operator, apply_piunet, mne.minimum_norm.apply_inverse_epochs
     """
     validate_type(epochs, mne.BaseEpochs, "epochs")
-    run = _check_run_args(pick_ori, amplitude, batch_size, device, precision)
+    run = _check_run_args(pick_ori, amplitude, residual, batch_size, device, precision)
     op = _get_operator(epochs, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
     picks = _check_data(epochs, op)
@@ -576,6 +611,7 @@ def apply_piunet_raw(
     init="eLORETA",
     pick_ori=None,
     amplitude="fit",
+    residual=0.0,
     smoothing=0.02,
     start=None,
     stop=None,
@@ -598,6 +634,7 @@ def apply_piunet_raw(
     %(init)s
     %(pick_ori)s
     %(amplitude)s
+    %(residual)s
     %(smoothing)s
     start : int | None
         First sample to process (default: the first).
@@ -630,7 +667,13 @@ def apply_piunet_raw(
         raise ValueError(f"buffer_size must be at least 1, got {buffer_size}")
     # Half the CPU batch of apply_piunet: ~50 MB less peak memory, ~15 % slower.
     run = _check_run_args(
-        pick_ori, amplitude, batch_size, device, precision, cpu_batch_size=4
+        pick_ori,
+        amplitude,
+        residual,
+        batch_size,
+        device,
+        precision,
+        cpu_batch_size=4,
     )
     start = 0 if start is None else ensure_int(start, "start")
     stop = raw.n_times if stop is None else ensure_int(stop, "stop")

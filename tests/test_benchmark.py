@@ -77,6 +77,11 @@ def test_unknown_method(sample_vol_forward):
         run_benchmark(sample_vol_forward, None, BenchmarkConfig(methods=("sLORETTA",)))
 
 
+def test_residual_share_is_checked():
+    with pytest.raises(ValueError, match="residual must be a number from 0 to 1"):
+        BenchmarkConfig(residual=-0.1)
+
+
 def test_patches_need_a_cortex(sample_vol_forward):
     with pytest.raises(ValueError, match="Invalid value for the 'sources'"):
         BenchmarkConfig(sources="dipoles")

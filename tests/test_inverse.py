@@ -621,3 +621,48 @@ def test_prior_amplitude_rule(sample_evoked, sample_vol_forward, sample_cov):
         return np.linalg.norm(whitener @ (data - pred))
 
     assert residual(stc) < residual(fit)
+
+
+def test_residual_step(sample_evoked, sample_vol_forward, sample_cov):
+    """residual=b adds b times MNE's eLORETA of what the refined map leaves."""
+    from mne.minimum_norm import apply_inverse, make_inverse_operator
+
+    model = tiny_model(sample_vol_forward)
+    evoked = sample_evoked.copy().crop(0.08, 0.1)
+    kwargs = dict(pick_ori="vector", smoothing=None, precision="float32")
+    op = make_piunet_operator(evoked.info, sample_vol_forward, sample_cov, model=model)
+    refined = apply_piunet(evoked, op, **kwargs)
+    stc = apply_piunet(evoked, op, residual=0.5, **kwargs)
+    assert isinstance(stc, mne.VolVectorSourceEstimate)
+    left = evoked.copy().pick(op.ch_names)
+    data = left.data.copy()
+    left.data = data - op.gain @ refined.data.reshape(-1, len(evoked.times))
+    inv = make_inverse_operator(
+        left.info, sample_vol_forward, sample_cov, loose=1.0, verbose=False
+    )
+    eloreta = apply_inverse(
+        left, inv, op.lambda2, "eLORETA", pick_ori="vector", verbose=False
+    )
+    assert_allclose(
+        stc.data,
+        refined.data + 0.5 * eloreta.data,
+        rtol=1e-5,
+        atol=1e-6 * np.abs(stc.data).max(),
+    )
+    # each share of the step explains the whitened data better
+    whitener = op.kernel(evoked.nave).whitener
+    full = apply_piunet(evoked, op, residual=1, **kwargs)
+
+    def misfit(estimate):
+        pred = op.gain @ estimate.data.reshape(-1, len(evoked.times))
+        return np.linalg.norm(whitener @ (data - pred))
+
+    assert misfit(full) < misfit(stc) < misfit(refined)
+    with pytest.raises(
+        ValueError, match="residual must be a number from 0 to 1, got 1.5"
+    ):
+        apply_piunet(evoked, op, residual=1.5)
+    with pytest.raises(ValueError, match="got nan"):
+        apply_piunet(evoked, op, residual=float("nan"))
+    with pytest.raises(TypeError, match="residual must be an instance of"):
+        apply_piunet(evoked, op, residual="half")
