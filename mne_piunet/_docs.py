@@ -114,11 +114,12 @@ residual : float
     Share, from 0 to 1, of a data-consistency step after the refinement: the
     init method's estimate (eLORETA by default) of the data the refined map
     leaves unexplained is added, times ``residual``. ``0`` (the default)
-    returns the network's map; ``1`` explains the data about as well as the
-    init does. A trade-off measured in ``benchmarks/real_data.py`` and the
-    benchmark: more sources recovered when there are many (5 to 10) and time
-    courses that follow the response's GFP where the network fades at low
-    signal, at the cost of blurring single sources at low SNR.
+    returns the network's map; ``1`` adds the whole estimate. Needs an init
+    in A·m (``"eLORETA"`` or ``"MNE"``). A trade-off measured in
+    ``benchmarks/real_data.py`` and the benchmark: more sources recovered
+    when there are many (5 to 10) and time courses that follow the
+    response's GFP where the network fades at low signal, at the cost of
+    blurring single sources at low SNR.
 """
 
 docdict["smoothing"] = """

@@ -38,6 +38,7 @@ from ._physics import (
 
 _PICK_ORI = (None, "normal", "vector")
 AMPLITUDES = ("fit", "prior", "init")
+_INITS_IN_AM = ("eLORETA", "MNE")  # dSPM and sLORETA are noise-normalised
 _DEFAULT_LAMBDA2 = 1.0 / 9.0
 
 
@@ -143,6 +144,11 @@ class PIUNetOperator:
         receives the solution in place (e.g. a slice of a float32 array).
         """
         _check_finite(data)
+        if run.residual and self.init not in _INITS_IN_AM:
+            raise ValueError(
+                f"residual needs an init in A·m, one of {_INITS_IN_AM}; got "
+                f"init={self.init!r} (noise-normalised) with residual={run.residual}"
+            )
         smoothed = data if smoothed is None else smoothed
         n_times = data.shape[-1]
         if out is None:

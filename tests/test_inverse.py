@@ -666,3 +666,8 @@ def test_residual_step(sample_evoked, sample_vol_forward, sample_cov):
         apply_piunet(evoked, op, residual=float("nan"))
     with pytest.raises(TypeError, match="residual must be an instance of"):
         apply_piunet(evoked, op, residual="half")
+    # a noise-normalised init is not in A·m: nothing to add it to
+    with pytest.raises(ValueError, match="residual needs an init in A·m.*'dSPM'"):
+        apply_piunet(
+            evoked, sample_vol_forward, model, sample_cov, init="dSPM", residual=0.25
+        )
