@@ -9,6 +9,7 @@ Run from the repository root; resumes from runs/default/checkpoint.pt:
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -34,7 +35,8 @@ CONFIG = TrainConfig(
 
 def train(config, run_dir, *, pretrained=None):
     """Train (resuming from ``run_dir``) and save ``run_dir``/model.safetensors."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    # the running script's own docstring (this function serves every train_*.py)
+    parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__)
     parser.add_argument("--time-limit", type=float, default=None)
     parser.add_argument("--out", default=run_dir / "model.safetensors")
     parser.add_argument("--threads", type=int, default=2)
