@@ -160,6 +160,8 @@ def _benchmark(args):
         config = quick_config(config)
     if args.n_sources is not None:
         config = replace(config, n_sources=tuple(args.n_sources))
+    if args.extent is not None:
+        config = replace(config, extent=tuple(args.extent))
     if args.source_space == "surface":  # cortical patches on the cortex template
         config = replace(config, sources="patches")
         heads = {
@@ -251,6 +253,14 @@ def main(argv=None):
     bench.add_argument("--n-samples", type=int, default=25, help="samples per cell")
     bench.add_argument(
         "--n-sources", type=int, nargs="+", default=None, help="sources per sample"
+    )
+    bench.add_argument(
+        "--extent",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("LO", "HI"),
+        help="range of blob standard deviations in metres (default 0.005 0.04)",
     )
     bench.add_argument("--seed", type=int, default=12345, help="test-set seed")
     bench.add_argument(

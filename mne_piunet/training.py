@@ -613,7 +613,7 @@ def _start_run(problem, config, pretrained, rank, world):
     with torch.no_grad():  # the init alone: what the network must beat
         init_loss = _mean_loss(model, problem.grid, val_batches, torch.nn.Identity())
     gen = torch.Generator(device=device).manual_seed(config.seed + rank)
-    return _Run(
+    run = _Run(
         config,
         problem,
         network,
@@ -625,6 +625,9 @@ def _start_run(problem, config, pretrained, rank, world):
         val_batches,
         init_loss,
     )
+    # [first step, device type] of each part of the run; the last is current
+    run.state["devices"] = [[0, device.type]]
+    return run
 
 
 def _training_card(run, hardware, world):
@@ -643,8 +646,7 @@ def _training_card(run, hardware, world):
             run.model, run.problem.grid, run.val_batches, lambda v: 0 * v
         ),
         log=log_summary(state["history"]),
-        # [first step, device type] of each part of a run that changed device
-        devices=state.get("devices", [[0, run.problem.device.type]]),
+        devices=state["devices"],
     )
 
 
@@ -781,10 +783,7 @@ def _save_checkpoint(run):
         optimizer=run.opt.state_dict(),
         scheduler=run.sched.state_dict(),
         rng=run.gen.get_state(),
-        state={
-            **{k: v for k, v in run.state.items() if k != "best_state"},
-            "device_type": run.gen.device.type,
-        },
+        state={k: v for k, v in run.state.items() if k != "best_state"},
         best_state=run.state["best_state"],
         config=json.dumps(run.config.to_dict()),
     )
@@ -801,9 +800,13 @@ def _load_checkpoint(run, fname):
     run.network.load_state_dict(payload["network"])
     run.opt.load_state_dict(payload["optimizer"])
     run.sched.load_state_dict(payload["scheduler"])
-    run.state = dict(payload["state"], best_state=payload["best_state"])
+    state = dict(payload["state"], best_state=payload["best_state"])
+    # older checkpoints kept the current device type alone, as "device_type"
+    saved_type = state.pop("device_type", "cpu")
+    state.setdefault("devices", [[0, saved_type]])
+    run.state = state
     device_type = run.gen.device.type
-    if run.state.get("device_type", "cpu") == device_type:
+    if state["devices"][-1][1] == device_type:
         run.gen.set_state(payload["rng"])
     else:
         _restart_on_new_device(run, device_type)
@@ -821,9 +824,8 @@ def _restart_on_new_device(run, device_type):
     state = run.state
     run.gen.manual_seed(run.config.seed + 7919 * state["step"])
     # the card's learning curve changes validation set at these steps
-    devices = state.setdefault("devices", [[0, state.get("device_type", "cpu")]])
-    devices.append([state["step"], device_type])
-    state.update(best=float("inf"), bad=0, device_type=device_type)
+    state["devices"].append([state["step"], device_type])
+    state.update(best=float("inf"), bad=0)
     run.sched.best, run.sched.num_bad_epochs = float("inf"), 0
     logger.info(
         f"Checkpoint written on another device type: now on {device_type}, "

@@ -82,6 +82,12 @@ def test_residual_share_is_checked():
         BenchmarkConfig(residual=-0.1)
 
 
+@pytest.mark.parametrize("extent", [(0.02, 0.01), (0.0, 0.01)])
+def test_extent_is_checked(extent):
+    with pytest.raises(ValueError, match="extent must be two ordered positive"):
+        BenchmarkConfig(extent=extent)
+
+
 def test_patches_need_a_cortex(sample_vol_forward):
     with pytest.raises(ValueError, match="Invalid value for the 'sources'"):
         BenchmarkConfig(sources="dipoles")

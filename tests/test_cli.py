@@ -58,11 +58,14 @@ def test_benchmark_picks_numbers_of_sources(tmp_path):
     out = tmp_path / "bench"
     args = ["--verbose", "warning", "benchmark", "--methods", "eLORETA"]
     args += ["--n-samples", "1", "--n-sources", "2", "--out", str(out)]
+    args += ["--extent", "0.005", "0.008"]
     assert main(args) == 0
     with open(out / "template.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert {row["n_sources"] for row in rows} == {"2"}
     assert sorted(float(row["snr_db"]) for row in rows) == [0, 5, 10, 20, 30]
+    # focal blobs only: the mean standard deviation of the two is within range
+    assert all(5 <= float(row["extent_mm"]) <= 8 for row in rows)
 
 
 def test_benchmark_on_the_cortex(tmp_path, template_surf_forward):

@@ -71,13 +71,20 @@ def test_train_and_resume(sample_vol_forward, sample_evoked, tmp_path):
         train_model(sample_vol_forward, CONFIG, resume=True)
 
 
-def test_resume_checkpoint_from_other_device(sample_vol_forward, tmp_path):
+@pytest.mark.parametrize("record", ["devices", "device_type"])
+def test_resume_checkpoint_from_other_device(sample_vol_forward, tmp_path, record):
     torch.set_num_threads(1)
     train_model(sample_vol_forward, CONFIG, checkpoint_dir=tmp_path, time_limit=0)
     fname = tmp_path / "checkpoint.pt"
     payload = torch.load(fname, weights_only=True)
+    assert payload["state"]["devices"] == [[0, "cpu"]]
     # as a CUDA run writes it: another random-state size, scores on other draws
-    payload["state"].update(device_type="cuda", best=-1.0, best_l1=-1.0)
+    payload["state"].update(best=-1.0, best_l1=-1.0)
+    if record == "device_type":  # how older checkpoints recorded the device
+        del payload["state"]["devices"]
+        payload["state"]["device_type"] = "cuda"
+    else:
+        payload["state"]["devices"] = [[0, "cuda"]]
     payload["rng"] = torch.zeros(16, dtype=torch.uint8)
     torch.save(payload, fname)
     model = train_model(
@@ -87,7 +94,9 @@ def test_resume_checkpoint_from_other_device(sample_vol_forward, tmp_path):
     assert last["step"] == 4
     # the foreign best score was dropped: the CPU validation is the best
     assert model.info["training"]["val_l1"] == pytest.approx(last["val_l1"])
-    assert torch.load(fname, weights_only=True)["state"]["device_type"] == "cpu"
+    state = torch.load(fname, weights_only=True)["state"]
+    assert state["devices"] == [[0, "cuda"], [2, "cpu"]]
+    assert "device_type" not in state
     assert model.info["training"]["devices"] == [[0, "cuda"], [2, "cpu"]]
 
 
