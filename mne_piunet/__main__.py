@@ -260,7 +260,8 @@ def main(argv=None):
         nargs=2,
         default=None,
         metavar=("LO", "HI"),
-        help="range of blob standard deviations in metres (default 0.005 0.04)",
+        help="range of blob standard deviations in metres, volume source space "
+        "only (default 0.005 0.04)",
     )
     bench.add_argument("--seed", type=int, default=12345, help="test-set seed")
     bench.add_argument(
