@@ -84,7 +84,7 @@ def test_residual_share_is_checked():
 
 @pytest.mark.parametrize("extent", [(0.02, 0.01), (0.0, 0.01)])
 def test_extent_is_checked(extent):
-    with pytest.raises(ValueError, match="extent must be two ordered positive"):
+    with pytest.raises(ValueError, match="extent must be positive and ordered"):
         BenchmarkConfig(extent=extent)
 
 
