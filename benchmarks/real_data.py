@@ -5,7 +5,9 @@
     BEM), with the recording's noise covariance and with an ad-hoc one:
     response (80-200 ms) / baseline contrast of the map maximum, its
     correlation with the EEG GFP, the share of samples where the maximum jumps
-    more than 20 mm, and where the mean map over 80-200 ms peaks.
+    more than 20 mm, where the mean map over 80-200 ms peaks, and how much
+    of the whitened data (the recording's covariance) the estimate's forward
+    projection explains (median over 80-200 ms).
 (b) Semi-real ERPs on the same head: ERP-shaped time courses in one or two
     blobs plus noise drawn from the recording's real covariance (peak GFP SNR
     2 to 5), inverted with that covariance: baseline contrast, time-course
@@ -29,7 +31,7 @@ from mne.minimum_norm import apply_inverse, make_inverse_operator
 
 from mne_piunet import apply_piunet, make_piunet_operator, read_model
 from mne_piunet._grid import forward_source_positions
-from mne_piunet._inverse import AMPLITUDES
+from mne_piunet._inverse import AMPLITUDES, ORIENTATIONS
 from mne_piunet.datasets import load_sample_head
 from mne_piunet.simulation import EvokedSimulationConfig, simulate_evoked
 
@@ -64,6 +66,18 @@ def trace_metrics(amp, times, gfp, positions):
     )
 
 
+def explained_variance(evoked, forward, data, whitener):
+    """Share of the whitened data that an estimate's forward projection explains.
+
+    Per time point; ``data`` are the estimate's vector moments
+    (n_sources, 3, n_times).
+    """
+    sensors = whitener @ evoked.copy().apply_proj(verbose=False).data
+    predicted = whitener @ forward["sol"]["data"] @ data.reshape(-1, data.shape[-1])
+    residual = ((sensors - predicted) ** 2).sum(axis=0)
+    return 1 - residual / (sensors**2).sum(axis=0)
+
+
 def _estimates(evoked, forward, model, cov, op_cov, options):
     """PIUNet (``apply_piunet`` with ``options``) and eLORETA vector estimates."""
     piunet = apply_piunet(
@@ -86,6 +100,14 @@ def real_part(model, heads, options):
     for condition, head in heads.items():
         evoked = head.evoked
         positions = forward_source_positions(head.forward)
+        whitener = (
+            make_piunet_operator(  # the recording's noise, for both covs
+                evoked.info, head.forward, head.noise_cov, model=model, verbose=False
+            )
+            .kernel(evoked.nave)
+            .whitener
+        )
+        response = (evoked.times >= WINDOW[0]) & (evoked.times <= WINDOW[1])
         adhoc = mne.make_ad_hoc_cov(evoked.info, verbose=False)
         for cov_name, cov, op_cov in (
             ("real", head.noise_cov, head.noise_cov),
@@ -98,6 +120,8 @@ def real_part(model, heads, options):
                 amp = _amplitudes(stc)
                 traces[condition, cov_name][method] = amp.max(axis=0)
                 row = trace_metrics(amp, evoked.times, gfp, positions)
+                ev = explained_variance(evoked, head.forward, stc.data, whitener)
+                row["explained_var"] = float(np.median(ev[response]))
                 rows.append(
                     dict(condition=condition, cov=cov_name, method=method, **row)
                 )
@@ -168,9 +192,6 @@ def semi_real_part(model, head, n_samples, seed, options):
         response = gfp_signal > 0.5 * gfp_signal.max()
         for method, stc in stcs.items():
             amp = _amplitudes(stc)
-            pred = fwd["sol"]["data"] @ stc.data[:, :, t_peak].ravel()
-            resid = whitener @ (evoked.data[:, t_peak] - pred)
-            total = whitener @ evoked.data[:, t_peak]
             times = evoked.times
             peak = amp.max(axis=0)
             rows.append(
@@ -185,7 +206,9 @@ def semi_real_part(model, head, n_samples, seed, options):
                     * np.linalg.norm(
                         positions[amp[:, t_peak].argmax()] - positions[true_src]
                     ),
-                    explained_var=1 - (resid**2).sum() / (total**2).sum(),
+                    explained_var=explained_variance(evoked, fwd, stc.data, whitener)[
+                        t_peak
+                    ],
                 )
             )
         print(f"semi-real sample {k + 1}/{n_samples}", flush=True)
@@ -212,7 +235,10 @@ def main():
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--out", default="doc/real-data", help="output folder")
     parser.add_argument(
-        "--smoothing", type=float, default=None, help="apply_piunet's smoothing (s)"
+        "--smoothing",
+        type=float,
+        default=0.02,
+        help="apply_piunet's smoothing in seconds (0: none)",
     )
     parser.add_argument(
         "--amplitude",
@@ -221,11 +247,20 @@ def main():
         help="apply_piunet's amplitude rule",
     )
     parser.add_argument(
+        "--orientation",
+        default="init",
+        choices=ORIENTATIONS,
+        help="apply_piunet's source directions",
+    )
+    parser.add_argument(
         "--residual", type=float, default=0.0, help="apply_piunet's residual step"
     )
     args = parser.parse_args()
     options = dict(
-        smoothing=args.smoothing, amplitude=args.amplitude, residual=args.residual
+        smoothing=args.smoothing,
+        amplitude=args.amplitude,
+        orientation=args.orientation,
+        residual=args.residual,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -248,7 +283,8 @@ def main():
             writer.writerows(rows)
     text = [
         f"Model: {args.model}, smoothing: {args.smoothing} s, "
-        f"amplitude: {args.amplitude}, residual: {args.residual}",
+        f"amplitude: {args.amplitude}, orientation: {args.orientation}, "
+        f"residual: {args.residual}",
         "",
     ]
     text += ["Real sample visual evoked responses:", ""]
@@ -256,7 +292,7 @@ def main():
         _median_table(
             real,
             ["condition", "cov", "method"],
-            ["contrast", "gfp_corr", "jump_share", "peak_y_mm"],
+            ["contrast", "gfp_corr", "jump_share", "peak_y_mm", "explained_var"],
         )
     )
     text += ["", f"Semi-real ERPs ({args.n_samples} samples, medians):", ""]

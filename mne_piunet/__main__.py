@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._inverse import AMPLITUDES
+from ._inverse import AMPLITUDES, ORIENTATIONS
 from .benchmark import METHODS
 
 
@@ -154,6 +154,7 @@ def _benchmark(args):
         seed=args.seed,
         precision=args.precision,
         amplitude=args.amplitude,
+        orientation=args.orientation,
         residual=args.residual,
     )
     if args.quick:
@@ -283,6 +284,12 @@ def main(argv=None):
         choices=AMPLITUDES,
         default="fit",
         help="PIUNet's amplitude rule (see apply_piunet)",
+    )
+    bench.add_argument(
+        "--orientation",
+        choices=ORIENTATIONS,
+        default="init",
+        help="where PIUNet's source directions come from (see apply_piunet)",
     )
     bench.add_argument(
         "--residual",

@@ -38,6 +38,7 @@ from ._physics import (
 
 _PICK_ORI = (None, "normal", "vector")
 AMPLITUDES = ("fit", "prior", "init")
+ORIENTATIONS = ("init", "network")
 _INITS_IN_AM = ("eLORETA", "MNE")  # dSPM and sLORETA are noise-normalised
 _DEFAULT_LAMBDA2 = 1.0 / 9.0
 
@@ -166,7 +167,12 @@ class PIUNetOperator:
                 if run.amplitude == "prior":
                     lambda2 = self.lambda2
                 sol = self.model.refine(
-                    init, self.grid, fit=fit, network=network, lambda2=lambda2
+                    init,
+                    self.grid,
+                    fit=fit,
+                    network=network,
+                    lambda2=lambda2,
+                    orientation=run.orientation,
                 )
                 if run.residual:
                     sol = sol + run.residual * self._residual_init(block, sol, kernel)
@@ -422,6 +428,7 @@ class _Run:
 
     pick_ori: str | None
     amplitude: str
+    orientation: str
     residual: float
     batch_size: int
     device: torch.device
@@ -442,6 +449,7 @@ def check_residual(residual):
 def _check_run_args(
     pick_ori,
     amplitude,
+    orientation,
     residual,
     batch_size,
     device,
@@ -451,6 +459,7 @@ def _check_run_args(
 ):
     check_option("pick_ori", pick_ori, _PICK_ORI)
     check_option("amplitude", amplitude, AMPLITUDES)
+    check_option("orientation", orientation, ORIENTATIONS)
     residual = check_residual(residual)
     device = get_device(device)
     if batch_size is None:
@@ -459,7 +468,7 @@ def _check_run_args(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     bf16 = use_bf16(precision, device)
-    return _Run(pick_ori, amplitude, residual, batch_size, device, bf16)
+    return _Run(pick_ori, amplitude, orientation, residual, batch_size, device, bf16)
 
 
 @verbose
@@ -474,6 +483,7 @@ def apply_piunet(
     init="eLORETA",
     pick_ori=None,
     amplitude="fit",
+    orientation="init",
     residual=0.0,
     smoothing=0.02,
     batch_size=None,
@@ -498,6 +508,7 @@ def apply_piunet(
     %(init)s
     %(pick_ori)s
     %(amplitude)s
+    %(orientation)s
     %(residual)s
     %(smoothing)s
     %(batch_size)s
@@ -521,7 +532,9 @@ def apply_piunet(
     %(ref_morik)s
     """  # noqa: E501
     validate_type(evoked, mne.Evoked, "evoked")
-    run = _check_run_args(pick_ori, amplitude, residual, batch_size, device, precision)
+    run = _check_run_args(
+        pick_ori, amplitude, orientation, residual, batch_size, device, precision
+    )
     op = _get_operator(evoked, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
     picks = _check_data(evoked, op)
@@ -545,6 +558,7 @@ def apply_piunet_epochs(
     init="eLORETA",
     pick_ori=None,
     amplitude="fit",
+    orientation="init",
     residual=0.0,
     smoothing=0.02,
     batch_size=None,
@@ -566,6 +580,7 @@ def apply_piunet_epochs(
     %(init)s
     %(pick_ori)s
     %(amplitude)s
+    %(orientation)s
     %(residual)s
     %(smoothing)s
     %(batch_size)s
@@ -587,7 +602,9 @@ def apply_piunet_epochs(
     make_piunet_operator, apply_piunet, mne.minimum_norm.apply_inverse_epochs
     """
     validate_type(epochs, mne.BaseEpochs, "epochs")
-    run = _check_run_args(pick_ori, amplitude, residual, batch_size, device, precision)
+    run = _check_run_args(
+        pick_ori, amplitude, orientation, residual, batch_size, device, precision
+    )
     op = _get_operator(epochs, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
     picks = _check_data(epochs, op)
@@ -617,6 +634,7 @@ def apply_piunet_raw(
     init="eLORETA",
     pick_ori=None,
     amplitude="fit",
+    orientation="init",
     residual=0.0,
     smoothing=0.02,
     start=None,
@@ -640,6 +658,7 @@ def apply_piunet_raw(
     %(init)s
     %(pick_ori)s
     %(amplitude)s
+    %(orientation)s
     %(residual)s
     %(smoothing)s
     start : int | None
@@ -675,6 +694,7 @@ def apply_piunet_raw(
     run = _check_run_args(
         pick_ori,
         amplitude,
+        orientation,
         residual,
         batch_size,
         device,

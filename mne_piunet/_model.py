@@ -80,13 +80,16 @@ class PIUNet:
             f"{n_params / 1e6:.2f} M parameters, init {self.init}>"
         )
 
-    def refine(self, init, grid, *, fit=None, network=None, lambda2=None):
+    def refine(
+        self, init, grid, *, fit=None, network=None, lambda2=None, orientation="network"
+    ):
         """Refine a physics init: the one rule of inference and training.
 
         Each sample (time point) is divided by its largest absolute moment,
         placed on the grid, passed through the network and read back at the
-        source points. The network gives the spatial pattern; its amplitude
-        comes from the data: with ``fit``, the factor whose forward
+        source points. The network gives the spatial pattern (with
+        ``orientation="init"``, its magnitudes in the init's directions); its
+        amplitude comes from the data: with ``fit``, the factor whose forward
         projection best fits the whitened data (least squares); with ``fit``
         and ``lambda2``, the weighted minimum-norm estimate whose source
         prior is the pattern (:func:`weighted_minimum_norm`); without, the
@@ -109,6 +112,9 @@ class PIUNet:
         lambda2 : float | None
             With ``fit``: the regularisation of the weighted minimum-norm
             estimate; ``None`` fits one factor per sample instead.
+        orientation : "network" | "init"
+            Where each point's direction comes from: the network's output
+            vectors, or the init's moments (:func:`with_orientations`).
 
         Returns
         -------
@@ -118,6 +124,8 @@ class PIUNet:
         volume, scale = self.network_input(init, grid)
         network = self.network if network is None else network
         pattern = grid.to_sources(network(volume)).to(init.dtype)
+        if orientation == "init":
+            pattern = with_orientations(pattern, init)
         if fit is None:
             return pattern * scale
         if lambda2 is not None:
@@ -278,6 +286,26 @@ def read_model(fname, *, verbose=None):
 
 
 DEFAULT_MODEL = "default"
+
+
+def with_orientations(pattern, init):
+    """Give a pattern's magnitudes the directions of another estimate.
+
+    Parameters
+    ----------
+    pattern : torch.Tensor, shape (n, n_points, 3)
+        Source patterns (their magnitudes are kept).
+    init : torch.Tensor, shape (n, n_points, 3)
+        Moments whose directions are taken (zero where a moment is zero).
+
+    Returns
+    -------
+    oriented : torch.Tensor, shape (n, n_points, 3)
+        ``|pattern_i| init_i / |init_i|`` at each point ``i``.
+    """
+    length = init.norm(dim=2, keepdim=True)
+    directions = init / length.clamp_min(torch.finfo(init.dtype).tiny)
+    return pattern.norm(dim=2, keepdim=True) * directions
 
 
 def least_squares_amplitude(pattern, data, gain):

@@ -21,7 +21,7 @@ from . import metrics
 from ._docs import fill_doc
 from ._eeg import average_reference, forward_eeg_info
 from ._grid import forward_source_positions
-from ._inverse import AMPLITUDES, apply_piunet, check_residual
+from ._inverse import AMPLITUDES, ORIENTATIONS, apply_piunet, check_residual
 from ._mne_private import check_option
 from ._model import PRECISIONS
 from .simulation import (
@@ -80,6 +80,9 @@ class BenchmarkConfig:
         Arithmetic of PIUNet's network (as in :func:`mne_piunet.apply_piunet`).
     amplitude : "fit" | "prior" | "init"
         PIUNet's amplitude rule (as in :func:`mne_piunet.apply_piunet`).
+    orientation : "init" | "network"
+        Where PIUNet's directions come from (as in
+        :func:`mne_piunet.apply_piunet`).
     residual : float
         PIUNet's data-consistency step (as in :func:`mne_piunet.apply_piunet`).
 
@@ -113,12 +116,14 @@ class BenchmarkConfig:
     patch_area: tuple = (1e-4, 10e-4)
     precision: str = "auto"
     amplitude: str = "fit"
+    orientation: str = "init"
     residual: float = 0.0
 
     def __post_init__(self):
         check_option("sources", self.sources, ("blobs", "patches"))
         check_option("precision", self.precision, PRECISIONS)
         check_option("amplitude", self.amplitude, AMPLITUDES)
+        check_option("orientation", self.orientation, ORIENTATIONS)
         check_residual(self.residual)
         SimulationConfig(extent=self.extent)  # the simulator's own extent rule
 
@@ -218,6 +223,7 @@ def _estimate(method, evoked, forward, model, config, noise_vars):
             smoothing=None,  # the "time points" are independent samples
             precision=config.precision,
             amplitude=config.amplitude,
+            orientation=config.orientation,
             residual=config.residual,
             verbose=False,
         )

@@ -126,7 +126,7 @@ class SourceSimulator:
         u = torch.rand(shape, generator=generator, device=self.device)
         return lo + (hi - lo) * u
 
-    def sample(self, batch_size, generator=None, *, noise_colour=None):
+    def sample(self, batch_size, generator=None, *, noise_colour=None, config=None):
         """Draw a batch of samples.
 
         Parameters
@@ -139,13 +139,16 @@ class SourceSimulator:
             A square root ``S`` (n_channels x n_channels) of the noise
             covariance, ``S @ S.T``: the noise is ``S`` times white noise.
             ``None``: white sensor noise.
+        config : SimulationConfig | None
+            The distribution of this batch; ``None`` uses the simulator's.
 
         Returns
         -------
         batch : SimulatedBatch
             The samples.
         """
-        cfg, dev = self.config, self.device
+        cfg = self.config if config is None else config
+        dev = self.device
         lo, hi = cfg.n_sources
         n_active = torch.randint(
             lo, hi + 1, (batch_size,), generator=generator, device=dev

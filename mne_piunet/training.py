@@ -57,6 +57,13 @@ class TrainConfig:
         Empty voxels kept around the sources when ``grid_shape`` is None.
     simulation : SimulationConfig
         The training distribution.
+    focus : SimulationConfig | None
+        A second distribution that a share ``focus_prob`` of the batches is
+        drawn from (for example focal single sources at high SNR, where the
+        maximum must land on the right voxel). ``None``: every batch from
+        ``simulation``.
+    focus_prob : float
+        Probability that a batch is drawn from ``focus``.
     init : str
         Physics init method.
     lambda2 : float
@@ -124,6 +131,8 @@ class TrainConfig:
     grid_shape: tuple | None = None
     margin: int = 1
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    focus: SimulationConfig | None = None
+    focus_prob: float = 0.0
     init: str = "eLORETA"
     lambda2: float = 1.0 / 9.0
     n_channels: tuple | None = None
@@ -145,6 +154,11 @@ class TrainConfig:
     def __post_init__(self):
         check_option("amplitude", self.amplitude, ("fit", "init"))
         check_option("precision", self.precision, PRECISIONS)
+        if not 0 <= self.focus_prob <= 1 or (self.focus is None and self.focus_prob):
+            raise ValueError(
+                "focus_prob must be in [0, 1], and 0 without a focus distribution; "
+                f"got focus_prob={self.focus_prob} with focus={self.focus}"
+            )
         if any(int(s) != s or s < 2 for s in self.pooled_scales):
             raise ValueError(
                 "pooled_scales must be integers of at least 2, got "
@@ -326,7 +340,12 @@ class _Problem:
     def make_batch(self, n, generator, *, montage=False):
         """Simulate ``n`` samples and their inits with one drawn setup."""
         setup = self.pick_setup(generator, montage=montage)
-        batch = self.sim.sample(n, generator, noise_colour=setup.noise_colour)
+        batch = self.sim.sample(
+            n,
+            generator,
+            noise_colour=setup.noise_colour,
+            config=self._draw_simulation(generator),
+        )
         init, fit = self.init_from_sensors(batch.sensors, setup)
         if self.config.amplitude == "init":
             fit = None  # the refine rule scales by the init's maximum
@@ -337,6 +356,13 @@ class _Problem:
                 shown = self.init_model.refine(init, self.grid, fit=fit)
             norm = torch.where(silent, shown.abs().amax(dim=(1, 2)), norm)
         return _Batch(init, fit, batch.sources, norm.clamp_min(1e-30))
+
+    def _draw_simulation(self, generator):
+        """Return the focus distribution with its probability, else None."""
+        if self.config.focus is None:  # no draw: plain runs keep their stream
+            return None
+        u = torch.rand(1, generator=generator, device=self.device)
+        return self.config.focus if float(u) < self.config.focus_prob else None
 
     def init_from_sensors(self, sensors, setup=None):
         """Physics init (n, n_sources, 3) and amplitude fit of sensor data.

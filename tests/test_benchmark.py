@@ -91,6 +91,8 @@ def test_extent_is_checked(extent):
 def test_patches_need_a_cortex(sample_vol_forward):
     with pytest.raises(ValueError, match="Invalid value for the 'sources'"):
         BenchmarkConfig(sources="dipoles")
+    with pytest.raises(ValueError, match="Invalid value for the 'orientation'"):
+        BenchmarkConfig(orientation="data")
     config = BenchmarkConfig(sources="patches", n_samples=1, methods=("eLORETA",))
     with pytest.raises(ValueError, match="surface source space"):
         run_benchmark(sample_vol_forward, None, config)

@@ -221,6 +221,13 @@ def test_bad_types(sample_evoked, sample_vol_forward):
         apply_piunet(sample_evoked, sample_vol_forward, model, pick_ori="max")
     with pytest.raises(ValueError, match="Invalid value for the 'init'.*eLORETA"):
         apply_piunet(sample_evoked, sample_vol_forward, model, init="LORETA")
+    with pytest.raises(ValueError, match="Invalid value for the 'orientation'.*init"):
+        apply_piunet_epochs(
+            mne.EpochsArray(sample_evoked.data[None], sample_evoked.info),
+            sample_vol_forward,
+            model,
+            orientation="data",
+        )
     with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
         apply_piunet(sample_evoked, sample_vol_forward, model, batch_size=0)
 
@@ -445,9 +452,70 @@ def test_fitted_amplitudes_are_physical(sample_vol_forward, sample_cov):
         PIUNet(Oracle(), model.grid),
         sample_cov,
         pick_ori="vector",
+        orientation="network",
         batch_size=4,
     )
     assert_allclose(stc.data, truth, rtol=1e-4, atol=1e-4 * np.abs(truth).max())
+
+
+def test_orientation_from_init(sample_evoked, sample_vol_forward, sample_cov):
+    """orientation="init": the network's magnitudes in eLORETA's directions.
+
+    The amplitude is still the least-squares fit: the whitened residual is
+    orthogonal to the estimate's whitened projection.
+    """
+    import torch
+
+    evoked = sample_evoked.copy().crop(0.05, 0.1)
+    evoked.data[:, 0] = 0.0  # silent time point: zero, not NaN
+    fwd = sample_vol_forward
+    model = identity_model(fwd)
+    grid = VoxelGrid.from_forward(model.grid, fwd)
+    n_times = len(evoked.times)
+    rng = np.random.default_rng(0)
+    truth = np.zeros((fwd["nsource"], 3, n_times))
+    truth[[40, 500, 1200]] = rng.standard_normal((3, 3, n_times))
+    pattern = grid.to_volume(torch.as_tensor(truth.transpose(2, 0, 1)).float())
+
+    class Fixed(torch.nn.Module):  # a fixed map whatever the input
+        def forward(self, volume):
+            return pattern[: len(volume)].to(volume.dtype)
+
+    kwargs = dict(pick_ori="vector", smoothing=None, batch_size=n_times)
+    stc = apply_piunet(evoked, fwd, PIUNet(Fixed(), model.grid), sample_cov, **kwargs)
+    ref = _mne_stc(evoked, fwd, sample_cov, "eLORETA", "vector").data
+    est = stc.data
+    norm = np.linalg.norm(est, axis=1)
+    on = norm[:, 1:] > 0
+    assert set(np.nonzero(on.any(axis=1))[0]) == {40, 500, 1200}
+    assert np.all(est[:, :, 0] == 0)
+    directions = est / np.where(norm > 0, norm, 1)[:, None]
+    ref_dirs = ref / np.maximum(np.linalg.norm(ref, axis=1, keepdims=True), 1e-30)
+    cosine = np.abs((directions * ref_dirs).sum(axis=1))[:, 1:][on]
+    assert_allclose(cosine, 1, atol=1e-4)
+    # magnitudes proportional to the network's, one factor per time point
+    ratio = norm[[40, 500, 1200], 1:] / np.linalg.norm(
+        truth[[40, 500, 1200], :, 1:], axis=1
+    )
+    assert_allclose(ratio / ratio[0], 1, rtol=1e-4)
+    # least squares: residual orthogonal to the fit, in the whitened space
+    op = make_piunet_operator(evoked.info, fwd, sample_cov, model=model)
+    whitener = op.kernel(evoked.nave).whitener
+    data = whitener @ evoked.copy().pick(op.ch_names).apply_proj().data
+    projected = whitener @ fwd["sol"]["data"] @ est.reshape(-1, n_times)
+    inner = ((data - projected) * projected).sum(axis=0)[1:]
+    assert_allclose(inner, 0, atol=1e-4 * (projected**2).sum(axis=0)[1:].max())
+    # the network's own directions differ from eLORETA's here
+    own = apply_piunet(
+        evoked,
+        fwd,
+        PIUNet(Fixed(), model.grid),
+        sample_cov,
+        orientation="network",
+        **kwargs,
+    ).data
+    own_dirs = own / np.maximum(np.linalg.norm(own, axis=1, keepdims=True), 1e-30)
+    assert np.median(np.abs((own_dirs * ref_dirs).sum(axis=1))[:, 1:][on]) < 0.9
 
 
 def test_montage_far_from_training_warns(sample_evoked, sample_vol_forward):

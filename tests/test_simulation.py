@@ -61,6 +61,16 @@ def test_single_source_oversampling(fwd):
     assert 0.45 < frac < 0.6  # 0.5 + 0.5 / 20
 
 
+def test_config_per_batch(fwd):
+    """A batch may be drawn from another distribution than the simulator's."""
+    sim = SourceSimulator(fwd, SimulationConfig(n_sources=(4, 6)))
+    other = SimulationConfig(n_sources=(1, 1), extent=(0.006, 0.006))
+    b = sim.sample(50, torch_generator(3), config=other)
+    assert torch.equal(b.n_active, torch.ones(50, dtype=b.n_active.dtype))
+    assert torch.allclose(b.extents[:, 0], torch.full((50,), 0.006))
+    assert int(sim.sample(50, torch_generator(3)).n_active.min()) == 4
+
+
 def test_seed_reproducibility(fwd):
     a = simulate_sources(fwd, 5, seed=3)
     b = simulate_sources(fwd, 5, seed=np.random.default_rng(3))

@@ -289,11 +289,39 @@ def test_pooled_loss_and_bf16_training(sample_vol_forward, tmp_path):
         (dict(pooled_scales=(1, 2)), "pooled_scales must be integers of at least 2"),
         (dict(precision="half"), "Invalid value for the 'precision'"),
         (dict(amplitude="data"), "Invalid value for the 'amplitude'"),
+        (dict(focus_prob=0.3), "0 without a focus distribution"),
+        (
+            dict(focus=SimulationConfig(), focus_prob=1.5),
+            r"focus_prob must be in \[0, 1\]",
+        ),
     ],
 )
 def test_bad_train_config(bad, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**bad)
+
+
+@pytest.mark.parametrize("focus_prob", [0.0, 1.0])
+def test_focus_distribution(sample_vol_forward, focus_prob):
+    """focus_prob of the batches come from the focus distribution."""
+    from mne_piunet.training import _Problem
+
+    config = replace(
+        CONFIG,
+        simulation=SimulationConfig(n_sources=(8, 8), extent=(0.03, 0.03)),
+        focus=SimulationConfig(n_sources=(1, 1), extent=(0.005, 0.005)),
+        focus_prob=focus_prob,
+    )
+    problem = _Problem(sample_vol_forward, config, None, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        amp = problem.make_batch(4, gen).target.norm(dim=2)
+        support = (amp > 0.1 * amp.amax(dim=1, keepdim=True)).sum(dim=1)
+        # one 5 mm blob covers a handful of 7 mm points; eight 30 mm blobs, hundreds
+        if focus_prob:
+            assert int(support.max()) < 20
+        else:
+            assert int(support.min()) > 100
 
 
 def test_init_amplitude_in_training(sample_vol_forward):
