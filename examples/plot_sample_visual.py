@@ -32,37 +32,23 @@ print(head.forward)
 # %%
 # One call gives the class MNE's ``apply_inverse`` would return for a volume
 # source space. The init is eLORETA with this subject's noise covariance; the
-# network refines each time point's map and the amplitude of the refined map
-# is fitted to the (whitened) data, so moments are in A·m.
+# network refines where each time point's activity is, the init gives each
+# source's direction, and the amplitude of the refined map is fitted to the
+# (whitened) data, so moments are in A·m.
 stc_piunet = apply_piunet(evoked, head.forward, noise_cov=head.noise_cov)
 inv = make_inverse_operator(evoked.info, head.forward, head.noise_cov, loose=1.0)
 stc_eloreta = apply_inverse(evoked, inv, 1.0 / 9.0, "eLORETA")
 print(stc_piunet)
 
 # %%
-# Where the whitened signal is weak (here after about 170 ms) the network may
-# take the response for noise and return a faint, diffuse map. ``residual=``
-# adds a share of eLORETA's estimate of what the refined map leaves
-# unexplained, so the time course follows the response there too, at the
-# cost of some spread (measured in the documentation's *Real recordings*
-# page).
-stc_residual = apply_piunet(
-    evoked, head.forward, noise_cov=head.noise_cov, residual=0.25
-)
-
-# %%
 # Time courses: the strongest source's amplitude at each time point next to
 # the EEG's global field power (GFP). A good inverse follows the response and
 # stays low in the baseline.
 gfp = evoked.copy().apply_proj().data.std(axis=0)
-fig, axes = plt.subplots(4, 1, sharex=True, figsize=(7, 8), layout="constrained")
+fig, axes = plt.subplots(3, 1, sharex=True, figsize=(7, 6), layout="constrained")
 axes[0].plot(evoked.times * 1e3, gfp * 1e6, color="k")
 axes[0].set(ylabel="GFP (µV)", title="EEG")
-estimates = (
-    ("3D-PIUNet", stc_piunet),
-    ("3D-PIUNet, residual=0.25", stc_residual),
-    ("eLORETA", stc_eloreta),
-)
+estimates = (("3D-PIUNet", stc_piunet), ("eLORETA", stc_eloreta))
 for ax, (name, stc) in zip(axes[1:], estimates, strict=True):
     ax.plot(stc.times * 1e3, stc.data.max(axis=0) * 1e9, label="map maximum")
     _, peak_time = stc.get_peak(tmin=0.08, tmax=0.2)
