@@ -425,6 +425,17 @@ def test_unknown_model_name(sample_evoked, sample_vol_forward):
         apply_piunet(sample_evoked, sample_vol_forward, "no_such_model")
 
 
+def _fixed_map_model(model, volumes):
+    """A model whose network returns ``volumes`` (one per sample), whatever it sees."""
+    import torch
+
+    class Fixed(torch.nn.Module):
+        def forward(self, volume):
+            return volumes[: len(volume)].to(volume.dtype)
+
+    return PIUNet(Fixed(), model.grid)
+
+
 def test_fitted_amplitudes_are_physical(sample_vol_forward, sample_cov):
     """A network that returns the true pattern gives back the true moments in A·m."""
     import torch
@@ -442,14 +453,10 @@ def test_fitted_amplitudes_are_physical(sample_vol_forward, sample_cov):
     grid = VoxelGrid.from_forward(model.grid, fwd)
     pattern = grid.to_volume(torch.as_tensor(truth.transpose(2, 0, 1)).float())
 
-    class Oracle(torch.nn.Module):  # the truth's pattern at any scale
-        def forward(self, volume):
-            return 7.0 * pattern[: len(volume)].to(volume.dtype)
-
     stc = apply_piunet(
         evoked,
         fwd,
-        PIUNet(Oracle(), model.grid),
+        _fixed_map_model(model, 7.0 * pattern),  # the truth's pattern at any scale
         sample_cov,
         pick_ori="vector",
         orientation="network",
@@ -477,12 +484,9 @@ def test_orientation_from_init(sample_evoked, sample_vol_forward, sample_cov):
     truth[[40, 500, 1200]] = rng.standard_normal((3, 3, n_times))
     pattern = grid.to_volume(torch.as_tensor(truth.transpose(2, 0, 1)).float())
 
-    class Fixed(torch.nn.Module):  # a fixed map whatever the input
-        def forward(self, volume):
-            return pattern[: len(volume)].to(volume.dtype)
-
+    fixed = _fixed_map_model(model, pattern)
     kwargs = dict(pick_ori="vector", smoothing=None, batch_size=n_times)
-    stc = apply_piunet(evoked, fwd, PIUNet(Fixed(), model.grid), sample_cov, **kwargs)
+    stc = apply_piunet(evoked, fwd, fixed, sample_cov, **kwargs)
     ref = _mne_stc(evoked, fwd, sample_cov, "eLORETA", "vector").data
     est = stc.data
     norm = np.linalg.norm(est, axis=1)
@@ -509,7 +513,7 @@ def test_orientation_from_init(sample_evoked, sample_vol_forward, sample_cov):
     own = apply_piunet(
         evoked,
         fwd,
-        PIUNet(Fixed(), model.grid),
+        fixed,
         sample_cov,
         orientation="network",
         **kwargs,
