@@ -116,8 +116,8 @@ orientation : "init" | "network"
     user's forward and noise covariance); the network's map gives only the
     magnitudes. ``"network"``: the network's own output vectors. On the
     sample subject's visual responses with the recording's noise covariance
-    the network's vectors explained 5 %% of the whitened data over
-    80-200 ms, the init's directions 59 %% (eLORETA itself 75 %%); on
+    the network's vectors explained 4 to 5 %% of the whitened data over
+    80-200 ms, the init's directions 53 to 56 %% (eLORETA itself 76 %%); on
     simulated blobs, whose orientation is one vector per blob, the
     network's vectors are closer to the truth (see the real-data page).
 """
