@@ -29,7 +29,7 @@ import mne
 import numpy as np
 from mne.minimum_norm import apply_inverse, make_inverse_operator
 
-from mne_piunet import apply_piunet, make_piunet_operator, read_model
+from mne_piunet import apply_piunet, make_init_kernel, read_model
 from mne_piunet._grid import forward_source_positions
 from mne_piunet._inverse import AMPLITUDES, ORIENTATIONS
 from mne_piunet.datasets import load_sample_head
@@ -66,6 +66,18 @@ def trace_metrics(amp, times, gfp, positions):
     )
 
 
+def recording_whitener(info, forward, noise_cov, nave=1):
+    """Return the noise whitener (with projectors) the init uses for a recording.
+
+    It depends on the covariance, not on the inverse method, so the cheap
+    minimum-norm kernel gives it.
+    """
+    kernel = make_init_kernel(
+        info, forward, noise_cov, lambda2=LAMBDA2, method="MNE", nave=nave
+    )
+    return kernel.whitener
+
+
 def explained_variance(evoked, forward, data, whitener):
     """Share of the whitened data that an estimate's forward projection explains.
 
@@ -100,12 +112,9 @@ def real_part(model, heads, options):
     for condition, head in heads.items():
         evoked = head.evoked
         positions = forward_source_positions(head.forward)
-        whitener = (
-            make_piunet_operator(  # the recording's noise, for both covs
-                evoked.info, head.forward, head.noise_cov, model=model, verbose=False
-            )
-            .kernel(evoked.nave)
-            .whitener
+        # the recording's noise, for the estimates of both covariances
+        whitener = recording_whitener(
+            evoked.info, head.forward, head.noise_cov, evoked.nave
         )
         response = (evoked.times >= WINDOW[0]) & (evoked.times <= WINDOW[1])
         adhoc = mne.make_ad_hoc_cov(evoked.info, verbose=False)
@@ -163,7 +172,7 @@ def semi_real_part(model, head, n_samples, seed, options):
     fwd = head.forward
     positions = forward_source_positions(fwd)
     colour = _noise_colour(head.noise_cov, info)
-    op = make_piunet_operator(info, fwd, head.noise_cov, model=model, verbose=False)
+    whitener = recording_whitener(info, fwd, head.noise_cov)
     config = EvokedSimulationConfig(extent=(0.005, 0.015), latency=(0.08, 0.2))
     rows = []
     for k in range(n_samples):
@@ -188,7 +197,6 @@ def semi_real_part(model, head, n_samples, seed, options):
         true_amp = _amplitudes(stc_true)
         true_src = true_amp.max(axis=1).argmax()
         t_peak = gfp_signal.argmax()
-        whitener = op.kernel(1).whitener
         response = gfp_signal > 0.5 * gfp_signal.max()
         for method, stc in stcs.items():
             amp = _amplitudes(stc)
