@@ -28,7 +28,7 @@ from ._mne_private import (
     source_space_subject,
     validate_type,
 )
-from ._model import check_model, get_device, use_bf16
+from ._model import ORIENTATIONS, check_model, get_device, use_bf16
 from ._physics import (
     INIT_METHODS,
     check_lambda2,
@@ -38,7 +38,6 @@ from ._physics import (
 
 _PICK_ORI = (None, "normal", "vector")
 AMPLITUDES = ("fit", "prior", "init")
-ORIENTATIONS = ("init", "network")
 _INITS_IN_AM = ("eLORETA", "MNE")  # dSPM and sLORETA are noise-normalised
 _DEFAULT_LAMBDA2 = 1.0 / 9.0
 

@@ -12,6 +12,8 @@ from ._mne_private import check_option, validate_type
 from ._network import UNet3D, UNetConfig
 from ._version import __version__
 
+ORIENTATIONS = ("init", "network")
+
 _FORMAT = "mne-piunet"
 _FORMAT_VERSION = "1"
 
@@ -121,6 +123,7 @@ class PIUNet:
         sources : torch.Tensor, shape (n, n_points, 3)
             The refined moments, in the dtype of ``init``.
         """
+        check_option("orientation", orientation, ORIENTATIONS)
         volume, scale = self.network_input(init, grid)
         network = self.network if network is None else network
         pattern = grid.to_sources(network(volume)).to(init.dtype)

@@ -109,6 +109,15 @@ class TrainConfig:
         the earth mover's distance. ``()``: L1 alone. Validation schedules
         the learning rate and keeps the best model on this objective, and
         logs the L1 alone too (``val_l1``), so runs compare.
+    loss_norm : "max" | "mass"
+        What each sample's error is divided by in the objective: its largest
+        true moment (``"max"``, the paper's) or its mean true moment
+        magnitude (``"mass"``). Under ``"max"`` a focal single source, a few
+        non-zero points, weighs a hundredth of ten wide sources, so the
+        network learns little about where its maximum lies; under
+        ``"mass"`` every sample's error is relative to its own size (an
+        all-zero map scores 1) and counts alike. Validation selects on the
+        objective and logs ``val_l1`` (relative to the maximum) too.
     amplitude : "fit" | "init"
         The amplitude rule of the refine step in training (see
         :func:`mne_piunet.apply_piunet`): ``"fit"`` (what inference uses by
@@ -148,11 +157,13 @@ class TrainConfig:
     patience: int = 5
     seed: int = 0
     pooled_scales: tuple = ()
+    loss_norm: str = "max"
     amplitude: str = "fit"
     precision: str = "auto"
 
     def __post_init__(self):
         check_option("amplitude", self.amplitude, ("fit", "init"))
+        check_option("loss_norm", self.loss_norm, ("max", "mass"))
         check_option("precision", self.precision, PRECISIONS)
         if not 0 <= self.focus_prob <= 1 or (self.focus is None and self.focus_prob):
             raise ValueError(
@@ -232,7 +243,8 @@ class _Batch:
     init: torch.Tensor  # (n, n_sources, 3)
     fit: tuple | None  # whitened data (n, n_channels), whitened gain; None: init
     target: torch.Tensor  # true moments (n, n_sources, 3)
-    norm: torch.Tensor  # (n,): what each sample's L1 error is divided by
+    norm: torch.Tensor  # (n,): largest true moment (what the L1 is divided by)
+    mass: torch.Tensor  # (n,): mean true moment magnitude (loss_norm="mass")
 
 
 class _Problem:
@@ -350,12 +362,17 @@ class _Problem:
         if self.config.amplitude == "init":
             fit = None  # the refine rule scales by the init's maximum
         norm = batch.sources.abs().amax(dim=(1, 2))
+        mass = batch.sources.abs().mean(dim=(1, 2))
         silent = norm == 0
         if silent.any():  # baselines: errors relative to what the init shows
             with torch.no_grad():  # the refine rule with an identity network
-                shown = self.init_model.refine(init, self.grid, fit=fit)
-            norm = torch.where(silent, shown.abs().amax(dim=(1, 2)), norm)
-        return _Batch(init, fit, batch.sources, norm.clamp_min(1e-30))
+                shown = self.init_model.refine(init, self.grid, fit=fit).abs()
+            norm = torch.where(silent, shown.amax(dim=(1, 2)), norm)
+            mass = torch.where(silent, shown.mean(dim=(1, 2)), mass)
+        floor = 1e-30
+        return _Batch(
+            init, fit, batch.sources, norm.clamp_min(floor), mass.clamp_min(floor)
+        )
 
     def _draw_simulation(self, generator):
         """Return the focus distribution with its probability, else None."""
@@ -430,11 +447,10 @@ def _draw(options, generator):
     return options[int(k)]
 
 
-def _mean_loss(model, grid, batches, network=None, pooled_scales=()):
+def _mean_loss(model, grid, batches, network=None, objective=None):
     """Sample-weighted mean of :func:`_loss` over batches, as a float."""
     total = sum(
-        float(_loss(model, grid, b, network, pooled_scales)) * len(b.init)
-        for b in batches
+        float(_loss(model, grid, b, network, objective)) * len(b.init) for b in batches
     )
     return total / sum(len(b.init) for b in batches)
 
@@ -443,17 +459,23 @@ def _float32(array, device):
     return torch.as_tensor(array, dtype=torch.float32, device=device)
 
 
-def _loss(model, grid, batch, network=None, pooled_scales=()):
+def _loss(model, grid, batch, network=None, objective=None):
     """Mean L1 error of the refined moments, each sample relative to its norm.
 
-    With ``pooled_scales``, :func:`_pooled_error` at each scale is added (the
-    training objective); without, this is the L1 the logs call ``val_l1``.
+    ``objective`` (a :class:`TrainConfig`) makes it the training objective:
+    :func:`_pooled_error` added at each of its ``pooled_scales``, each sample
+    divided by the norm its ``loss_norm`` names. ``None``: the L1 relative to
+    the largest moment, what the logs call ``val_l1`` (comparable across
+    runs).
     """
     out = model.refine(batch.init, grid, fit=batch.fit, network=network)
     error = (out - batch.target).abs().mean(dim=(1, 2))
-    for scale in pooled_scales:
+    if objective is None:
+        return (error / batch.norm).mean()
+    for scale in objective.pooled_scales:
         error = error + _pooled_error(out, batch.target, grid, scale)
-    return (error / batch.norm).mean()
+    norm = batch.mass if objective.loss_norm == "mass" else batch.norm
+    return (error / norm).mean()
 
 
 def _pooled_error(out, target, grid, scale):
@@ -664,7 +686,7 @@ def _training_card(run, hardware, world):
         samples_seen=state["samples"] * world,
         wall_time_s=round(state["wall"], 1),
         hardware=hardware,
-        val_loss=state["best"],  # the objective, with pooled terms if any
+        val_loss=state["best"],  # the objective (pooled terms, loss_norm)
         val_l1=state.get("best_l1", state["best"]),
         val_l1_init=run.init_loss,
         # an all-zero map: the floor any useful model must beat (sparse truth)
@@ -735,7 +757,7 @@ def _train_loop(run, deadline):
             run.problem.grid,
             batch,
             run.step_model,
-            pooled_scales=config.pooled_scales,
+            objective=config,
         )
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -769,12 +791,12 @@ def _validate(run):
     """
     state = run.state
     run.network.eval()
-    scales = run.config.pooled_scales
+    config = run.config
     with torch.no_grad():
         val_l1 = _mean_loss(run.model, run.problem.grid, run.val_batches)
         val = val_l1  # the training objective: what schedules and selects
-        if scales:
-            val = _mean_loss(run.model, run.problem.grid, run.val_batches, None, scales)
+        if config.pooled_scales or config.loss_norm != "max":
+            val = _mean_loss(run.model, run.problem.grid, run.val_batches, None, config)
     run.sched.step(val)
     state.setdefault("history", []).append([state["step"], val_l1])
     if val < state["best"]:

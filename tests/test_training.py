@@ -289,6 +289,7 @@ def test_pooled_loss_and_bf16_training(sample_vol_forward, tmp_path):
         (dict(pooled_scales=(1, 2)), "pooled_scales must be integers of at least 2"),
         (dict(precision="half"), "Invalid value for the 'precision'"),
         (dict(amplitude="data"), "Invalid value for the 'amplitude'"),
+        (dict(loss_norm="sum"), "Invalid value for the 'loss_norm'"),
         (dict(focus_prob=0.3), "0 without a focus distribution"),
         (
             dict(focus=SimulationConfig(), focus_prob=1.5),
@@ -324,6 +325,40 @@ def test_focus_distribution(sample_vol_forward, focus_prob):
             assert int(support.min()) > 100
 
 
+def test_loss_norm_weighs_samples_alike(sample_vol_forward, tmp_path):
+    """loss_norm="mass": an all-zero map scores 1 on focal and wide samples alike."""
+    from mne_piunet.training import _loss, _Problem
+
+    torch.set_num_threads(1)
+    zero = lambda v: 0 * v  # noqa: E731
+    gen = torch.Generator().manual_seed(0)
+    scores = {}
+    for name, sim in (
+        ("focal", SimulationConfig(n_sources=(1, 1), extent=(0.005, 0.005))),
+        ("wide", SimulationConfig(n_sources=(8, 8), extent=(0.03, 0.03))),
+    ):
+        config = replace(CONFIG, simulation=sim)
+        problem = _Problem(sample_vol_forward, config, None, torch.device("cpu"))
+        batch = problem.make_batch(4, gen)
+        model, grid = problem.init_model, problem.grid
+        for loss_norm in ("max", "mass"):
+            objective = replace(config, loss_norm=loss_norm)
+            scores[loss_norm, name] = float(_loss(model, grid, batch, zero, objective))
+        # without an objective: the L1 relative to the maximum (logged as val_l1)
+        plain = (batch.target.abs().mean(dim=(1, 2)) / batch.norm).mean()
+        torch.testing.assert_close(_loss(model, grid, batch, zero), plain)
+    assert scores["mass", "focal"] == pytest.approx(1.0)
+    assert scores["mass", "wide"] == pytest.approx(1.0)
+    # relative to the maximum, a focal source weighs a small fraction of wide ones
+    assert scores["max", "focal"] < 0.1 * scores["max", "wide"]
+    # training selects on the objective and logs the plain L1 beside it
+    config = replace(CONFIG, loss_norm="mass")
+    model = train_model(sample_vol_forward, config, checkpoint_dir=tmp_path)
+    assert model.info["training"]["config"]["loss_norm"] == "mass"
+    for row in _log(tmp_path):
+        assert row["val_loss"] > row["val_l1"] > 0
+
+
 def test_init_amplitude_in_training(sample_vol_forward):
     """amplitude="init": the step's refine rule scales by the init, no data fit."""
     from mne_piunet.training import _loss, _Problem
@@ -338,6 +373,8 @@ def test_init_amplitude_in_training(sample_vol_forward):
     identity = problem.init_model
     out = identity.refine(batch.init, problem.grid, fit=batch.fit)
     torch.testing.assert_close(out, batch.init)
+    with pytest.raises(ValueError, match="Invalid value for the 'orientation'"):
+        identity.refine(batch.init, problem.grid, orientation="data")
     expected = ((batch.init - batch.target).abs().mean(dim=(1, 2)) / batch.norm).mean()
     torch.testing.assert_close(
         _loss(identity, problem.grid, batch, torch.nn.Identity()), expected
