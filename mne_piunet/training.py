@@ -344,7 +344,17 @@ class _Problem:
         if self.coloured:
             u = torch.rand(1, generator=generator, device=self.device)
             if float(u) >= self.config.noise.white_prob:
-                return _draw(self.coloured, generator)
+                setup = _draw(self.coloured, generator)
+                if (
+                    self.config.noise.unwhitened_prob
+                    and float(torch.rand(1, generator=generator, device=self.device))
+                    < self.config.noise.unwhitened_prob
+                ):
+                    # this noise, inverted as if it were white (no covariance)
+                    return dataclasses.replace(
+                        self.default, noise_colour=setup.noise_colour
+                    )
+                return setup
         if montage and self.kernel_pool:
             return _draw(self.kernel_pool, generator)
         return self.default

@@ -7,8 +7,10 @@ focal source's maximum lies (*Focal sources* in the benchmarks page). This
 run keeps the default's distribution (``train_real_noise.py``) and divides
 each sample's error by its mean moment magnitude instead
 (``TrainConfig.loss_norm="mass"``). ``--focus`` also draws 30 % of the
-batches from focal single sources (``train_focus.py``'s). Run from the
-repository root; resumes from runs/balanced[-focus]/checkpoint.pt:
+batches from focal single sources (``train_focus.py``'s); ``--unwhitened``
+on top of that inverts 30 % of the coloured-noise batches with the ad-hoc
+covariance (``NoiseConfig.unwhitened_prob``: users who pass none). Run from
+the repository root; resumes from runs/balanced[-focus|-unwhitened]/checkpoint.pt:
 
     python scripts/train_balanced.py --time-limit 5400 --threads 1
 """
@@ -33,13 +35,20 @@ BALANCED = dataclasses.replace(
 BALANCED_FOCUS = dataclasses.replace(
     BALANCED, focus=FOCUS.focus, focus_prob=FOCUS.focus_prob, seed=14
 )
+BALANCED_UNWHITENED = dataclasses.replace(
+    BALANCED_FOCUS,
+    noise=dataclasses.replace(REAL_NOISE.noise, unwhitened_prob=0.3),
+    seed=15,
+)
+VARIANTS = {  # option: (configuration, run folder)
+    None: (BALANCED, "balanced"),
+    "--focus": (BALANCED_FOCUS, "balanced-focus"),
+    "--unwhitened": (BALANCED_UNWHITENED, "balanced-unwhitened"),
+}
 
 if __name__ == "__main__":
-    focus = "--focus" in sys.argv
-    if focus:
-        sys.argv.remove("--focus")
-    train(
-        BALANCED_FOCUS if focus else BALANCED,
-        ROOT / "runs" / ("balanced-focus" if focus else "balanced"),
-        pretrained="default",
-    )
+    option = next((a for a in sys.argv[1:] if a in VARIANTS), None)
+    if option is not None:
+        sys.argv.remove(option)
+    config, name = VARIANTS[option]
+    train(config, ROOT / "runs" / name, pretrained="default")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mne_piunet import PIUNet, UNetConfig, apply_piunet
-from mne_piunet.simulation import SimulationConfig
+from mne_piunet.simulation import NoiseConfig, SimulationConfig
 from mne_piunet.training import TrainConfig, train_model
 
 CONFIG = TrainConfig(
@@ -357,6 +357,35 @@ def test_loss_norm_weighs_samples_alike(sample_vol_forward, tmp_path):
     assert model.info["training"]["config"]["loss_norm"] == "mass"
     for row in _log(tmp_path):
         assert row["val_loss"] > row["val_l1"] > 0
+
+
+@pytest.mark.parametrize("unwhitened_prob", [0.0, 1.0])
+def test_coloured_noise_setups(sample_vol_forward, unwhitened_prob):
+    """Coloured batches invert with their own covariance, or the ad-hoc one."""
+    from mne_piunet.training import _Problem
+
+    noise = NoiseConfig(
+        n_covariances=2,
+        n_background=(50, 100),
+        white_prob=0.0,
+        unwhitened_prob=unwhitened_prob,
+    )
+    config = replace(CONFIG, noise=noise)
+    problem = _Problem(sample_vol_forward, config, None, torch.device("cpu"))
+    colours = [s.noise_colour for s in problem.coloured]
+    assert problem.default.noise_colour is None and all(c is not None for c in colours)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(4):
+        setup = problem.pick_setup(gen)
+        assert any(setup.noise_colour is c for c in colours)
+        # the whitener (and init) of the ad-hoc covariance, or of the noise's own
+        own = [s for s in problem.coloured if s.noise_colour is setup.noise_colour]
+        expected = problem.default if unwhitened_prob else own[0]
+        assert setup.kernel is expected.kernel
+        torch.testing.assert_close(setup.whitener, expected.whitener)
+    assert not torch.allclose(problem.coloured[0].whitener, problem.default.whitener)
+    with pytest.raises(ValueError, match=r"unwhitened_prob must be in \[0, 1\]"):
+        NoiseConfig(unwhitened_prob=1.5)
 
 
 def test_init_amplitude_in_training(sample_vol_forward):
