@@ -849,10 +849,27 @@ def _save_checkpoint(run):
         torch.save(payload, tmp)
 
 
+_NESTED = dict(  # TrainConfig fields that hold another configuration
+    network=UNetConfig,
+    simulation=SimulationConfig,
+    focus=SimulationConfig,
+    noise=NoiseConfig,
+)
+
+
+def _with_defaults(saved):
+    """Fill a saved TrainConfig dict with the defaults of settings added since."""
+    saved = {**TrainConfig().to_dict(), **saved}
+    for name, kind in _NESTED.items():
+        if saved[name] is not None:
+            defaults = json.loads(json.dumps(dataclasses.asdict(kind())))
+            saved[name] = {**defaults, **saved[name]}
+    return saved
+
+
 def _load_checkpoint(run, fname):
     payload = torch.load(fname, map_location="cpu", weights_only=True)
-    # settings added after the checkpoint was written take their defaults
-    saved = {**TrainConfig().to_dict(), **json.loads(payload["config"])}
+    saved = _with_defaults(json.loads(payload["config"]))
     if saved != run.config.to_dict():
         raise ValueError(f"The checkpoint {fname} was made with another TrainConfig")
     run.network.load_state_dict(payload["network"])

@@ -100,6 +100,40 @@ def test_resume_checkpoint_from_other_device(sample_vol_forward, tmp_path, recor
     assert model.info["training"]["devices"] == [[0, "cuda"], [2, "cpu"]]
 
 
+def test_resume_checkpoint_of_older_version(sample_vol_forward, tmp_path):
+    """Settings added since a checkpoint was written take their defaults."""
+    from mne_piunet.training import _with_defaults
+
+    config = replace(
+        CONFIG,
+        noise=NoiseConfig(n_covariances=2),
+        focus=SimulationConfig(n_sources=(1, 1)),
+        focus_prob=0.5,
+    )
+    saved = config.to_dict()
+    del saved["loss_norm"], saved["noise"]["unwhitened_prob"]
+    del saved["focus"]["noise_only_prob"]
+    assert _with_defaults(saved) == config.to_dict()
+    saved["noise"]["white_prob"] = 0.9  # a setting that differs is no default
+    assert _with_defaults(saved) != config.to_dict()
+    # the same through a checkpoint
+    torch.set_num_threads(1)
+    train_model(sample_vol_forward, CONFIG, checkpoint_dir=tmp_path, time_limit=0)
+    fname = tmp_path / "checkpoint.pt"
+    payload = torch.load(fname, weights_only=True)
+    old = json.loads(payload["config"])
+    del old["loss_norm"], old["simulation"]["noise_only_prob"]
+    payload["config"] = json.dumps(old)
+    torch.save(payload, fname)
+    train_model(sample_vol_forward, CONFIG, checkpoint_dir=tmp_path, resume=True)
+    assert _log(tmp_path)[-1]["step"] == 4
+    old["simulation"]["n_sources"] = [1, 5]
+    payload["config"] = json.dumps(old)
+    torch.save(payload, fname)
+    with pytest.raises(ValueError, match="made with another TrainConfig"):
+        train_model(sample_vol_forward, CONFIG, checkpoint_dir=tmp_path, resume=True)
+
+
 _DDP_SCRIPT = """
 import hashlib, json, sys
 import mne, torch
