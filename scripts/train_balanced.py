@@ -9,8 +9,10 @@ each sample's error by its mean moment magnitude instead
 (``TrainConfig.loss_norm="mass"``). ``--focus`` also draws 30 % of the
 batches from focal single sources (``train_focus.py``'s); ``--unwhitened``
 on top of that inverts 30 % of the coloured-noise batches with the ad-hoc
-covariance (``NoiseConfig.unwhitened_prob``: users who pass none). Run from
-the repository root; resumes from runs/balanced[-focus|-unwhitened]/checkpoint.pt:
+covariance (``NoiseConfig.unwhitened_prob``: users who pass none);
+``--wide`` is ``--focus`` with 1 to 10 sources instead of 1 to 5 (the
+balanced loss weighs many-source samples less than the default's did). Run
+from the repository root; resumes from runs/balanced-VARIANT/checkpoint.pt:
 
     python scripts/train_balanced.py --time-limit 5400 --threads 1
 """
@@ -40,10 +42,16 @@ BALANCED_UNWHITENED = dataclasses.replace(
     noise=dataclasses.replace(REAL_NOISE.noise, unwhitened_prob=0.3),
     seed=15,
 )
+BALANCED_WIDE = dataclasses.replace(
+    BALANCED_FOCUS,
+    simulation=dataclasses.replace(REAL_NOISE.simulation, n_sources=(1, 10)),
+    seed=16,
+)
 VARIANTS = {  # option: (configuration, run folder)
     None: (BALANCED, "balanced"),
     "--focus": (BALANCED_FOCUS, "balanced-focus"),
     "--unwhitened": (BALANCED_UNWHITENED, "balanced-unwhitened"),
+    "--wide": (BALANCED_WIDE, "balanced-wide"),
 }
 
 if __name__ == "__main__":
