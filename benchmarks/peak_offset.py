@@ -25,21 +25,27 @@ from mne_piunet.benchmark import (
 from mne_piunet.template import make_template_forward
 
 
-def peak_offsets(forward, model, config, snr, method, rng):
-    """Distance (mm) and radial offset (mm) of the maximum, per sample."""
+def peak_offsets(forward, model, config, snr, rng):
+    """Distance and radial offset (mm) of each method's maximum, per sample.
+
+    One cell of single sources is simulated and inverted by each method.
+    """
     positions = forward_source_positions(forward)
     info = forward_eeg_info(forward)
     batch = _simulate_cell(forward, config, 1, snr, rng)
     evoked = mne.EvokedArray(batch.sensors.numpy().T, info, tmin=0.0, nave=1)
     noise_vars = _noise_variances(forward, info, batch.sources.numpy(), snr)
-    est = _estimate(method, evoked, forward, model, config, noise_vars)
-    peaks = positions[np.linalg.norm(est, axis=1).argmax(axis=0)]
     centers = positions[batch.centers[:, 0].numpy().astype(int)]
     centroid = positions.mean(axis=0)
-    radial = np.linalg.norm(peaks - centroid, axis=1) - np.linalg.norm(
-        centers - centroid, axis=1
-    )
-    return 1e3 * np.linalg.norm(peaks - centers, axis=1), 1e3 * radial
+    offsets = {}
+    for method in ("PIUNet", "eLORETA"):
+        est = _estimate(method, evoked, forward, model, config, noise_vars)
+        peaks = positions[np.linalg.norm(est, axis=1).argmax(axis=0)]
+        radial = np.linalg.norm(peaks - centroid, axis=1) - np.linalg.norm(
+            centers - centroid, axis=1
+        )
+        offsets[method] = 1e3 * np.linalg.norm(peaks - centers, axis=1), 1e3 * radial
+    return offsets
 
 
 def main():
@@ -57,11 +63,8 @@ def main():
     print("| SNR (dB) | method | distance (mm) | radial offset (mm) |")
     print("|---|---|---|---|")
     for snr in args.snr_db:
-        # each method on the same samples: one draw per SNR
-        state = rng.bit_generator.state
-        for method in ("PIUNet", "eLORETA"):
-            rng.bit_generator.state = state
-            dist, radial = peak_offsets(forward, args.model, config, snr, method, rng)
+        offsets = peak_offsets(forward, args.model, config, snr, rng)
+        for method, (dist, radial) in offsets.items():
             print(
                 f"| {snr:g} | {method} | {np.median(dist):.1f} | "
                 f"{np.median(radial):+.1f} |"
