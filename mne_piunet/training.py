@@ -341,20 +341,15 @@ class _Problem:
 
     def pick_setup(self, generator, *, montage=False):
         """Draw the init setup of a batch: noise colour, montage, lambda2."""
-        if self.coloured:
-            u = torch.rand(1, generator=generator, device=self.device)
-            if float(u) >= self.config.noise.white_prob:
-                setup = _draw(self.coloured, generator)
-                if (
-                    self.config.noise.unwhitened_prob
-                    and float(torch.rand(1, generator=generator, device=self.device))
-                    < self.config.noise.unwhitened_prob
-                ):
-                    # this noise, inverted as if it were white (no covariance)
-                    return dataclasses.replace(
-                        self.default, noise_colour=setup.noise_colour
-                    )
-                return setup
+        noise = self.config.noise
+        if self.coloured and not _chance(noise.white_prob, generator):
+            setup = _draw(self.coloured, generator)
+            if noise.unwhitened_prob and _chance(noise.unwhitened_prob, generator):
+                # this noise, inverted as if it were white (no covariance)
+                return dataclasses.replace(
+                    self.default, noise_colour=setup.noise_colour
+                )
+            return setup
         if montage and self.kernel_pool:
             return _draw(self.kernel_pool, generator)
         return self.default
@@ -388,8 +383,7 @@ class _Problem:
         """Return the focus distribution with its probability, else None."""
         if self.config.focus is None:  # no draw: plain runs keep their stream
             return None
-        u = torch.rand(1, generator=generator, device=self.device)
-        return self.config.focus if float(u) < self.config.focus_prob else None
+        return self.config.focus if _chance(self.config.focus_prob, generator) else None
 
     def init_from_sensors(self, sensors, setup=None):
         """Physics init (n, n_sources, 3) and amplitude fit of sensor data.
@@ -450,6 +444,12 @@ def _share_source_space(head, first):
     """
     head.spec, head.grid, head.init_model = first.spec, first.grid, first.init_model
     head.sim.positions, head.sim.dist2 = first.sim.positions, first.sim.dist2
+
+
+def _chance(prob, generator):
+    """Return True with probability ``prob`` (one uniform draw)."""
+    u = torch.rand(1, generator=generator, device=generator.device)
+    return float(u) < prob
 
 
 def _draw(options, generator):
