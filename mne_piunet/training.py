@@ -37,6 +37,7 @@ from .simulation import (
 
 _CKPT = "checkpoint.pt"
 _LOG = "train_log.jsonl"
+LOSS_NORMS = ("max", "mass", "geometric")
 
 
 @dataclass(frozen=True)
@@ -109,14 +110,16 @@ class TrainConfig:
         the earth mover's distance. ``()``: L1 alone. Validation schedules
         the learning rate and keeps the best model on this objective, and
         logs the L1 alone too (``val_l1``), so runs compare.
-    loss_norm : "max" | "mass"
+    loss_norm : "max" | "mass" | "geometric"
         What each sample's error is divided by in the objective: its largest
-        true moment (``"max"``, the paper's) or its mean true moment
-        magnitude (``"mass"``). Under ``"max"`` a focal single source, a few
+        true moment (``"max"``, the paper's), its mean true moment
+        magnitude (``"mass"``), or the geometric mean of the two
+        (``"geometric"``). Under ``"max"`` a focal single source, a few
         non-zero points, weighs a hundredth of ten wide sources, so the
         network learns little about where its maximum lies; under
         ``"mass"`` every sample's error is relative to its own size (an
-        all-zero map scores 1) and counts alike. Validation selects on the
+        all-zero map scores 1) and counts alike; ``"geometric"`` weighs
+        focal samples about a tenth of wide ones. Validation selects on the
         objective and logs ``val_l1`` (relative to the maximum) too.
     amplitude : "fit" | "init"
         The amplitude rule of the refine step in training (see
@@ -163,7 +166,7 @@ class TrainConfig:
 
     def __post_init__(self):
         check_option("amplitude", self.amplitude, ("fit", "init"))
-        check_option("loss_norm", self.loss_norm, ("max", "mass"))
+        check_option("loss_norm", self.loss_norm, LOSS_NORMS)
         check_option("precision", self.precision, PRECISIONS)
         if not 0 <= self.focus_prob <= 1 or (self.focus is None and self.focus_prob):
             raise ValueError(
@@ -484,8 +487,16 @@ def _loss(model, grid, batch, network=None, objective=None):
         return (error / batch.norm).mean()
     for scale in objective.pooled_scales:
         error = error + _pooled_error(out, batch.target, grid, scale)
-    norm = batch.mass if objective.loss_norm == "mass" else batch.norm
-    return (error / norm).mean()
+    return (error / _sample_norm(batch, objective.loss_norm)).mean()
+
+
+def _sample_norm(batch, loss_norm):
+    """Return what each sample's error is divided by (see ``loss_norm``)."""
+    if loss_norm == "max":
+        return batch.norm
+    if loss_norm == "mass":
+        return batch.mass
+    return (batch.norm * batch.mass).sqrt()
 
 
 def _pooled_error(out, target, grid, scale):

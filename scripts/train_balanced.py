@@ -11,7 +11,11 @@ batches from focal single sources (``train_focus.py``'s); ``--unwhitened``
 on top of that inverts 30 % of the coloured-noise batches with the ad-hoc
 covariance (``NoiseConfig.unwhitened_prob``: users who pass none);
 ``--wide`` is ``--focus`` with 1 to 10 sources instead of 1 to 5 (the
-balanced loss weighs many-source samples less than the default's did). Run
+balanced loss weighs many-source samples less than the default's did).
+``--geometric`` is ``--focus`` with each error divided by the geometric mean
+of the sample's largest and mean moment (``loss_norm="geometric"``: between
+the default's weighting and the balanced one), ``--geometric-wide`` that
+with 1 to 10 sources. Run
 from the repository root; resumes from runs/balanced-VARIANT/checkpoint.pt:
 
     python scripts/train_balanced.py --time-limit 5400 --threads 1
@@ -47,11 +51,17 @@ BALANCED_WIDE = dataclasses.replace(
     simulation=dataclasses.replace(REAL_NOISE.simulation, n_sources=(1, 10)),
     seed=16,
 )
+GEOMETRIC = dataclasses.replace(BALANCED_FOCUS, loss_norm="geometric", seed=17)
+GEOMETRIC_WIDE = dataclasses.replace(
+    GEOMETRIC, simulation=BALANCED_WIDE.simulation, seed=18
+)
 VARIANTS = {  # option: (configuration, run folder)
     None: (BALANCED, "balanced"),
     "--focus": (BALANCED_FOCUS, "balanced-focus"),
     "--unwhitened": (BALANCED_UNWHITENED, "balanced-unwhitened"),
     "--wide": (BALANCED_WIDE, "balanced-wide"),
+    "--geometric": (GEOMETRIC, "geometric"),
+    "--geometric-wide": (GEOMETRIC_WIDE, "geometric-wide"),
 }
 
 if __name__ == "__main__":

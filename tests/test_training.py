@@ -360,7 +360,7 @@ def test_focus_distribution(sample_vol_forward, focus_prob):
 
 
 def test_loss_norm_weighs_samples_alike(sample_vol_forward, tmp_path):
-    """loss_norm="mass": an all-zero map scores 1 on focal and wide samples alike."""
+    """An all-zero map scores 1 on every sample under "mass"; focal ones less else."""
     from mne_piunet.training import _loss, _Problem
 
     torch.set_num_threads(1)
@@ -375,7 +375,7 @@ def test_loss_norm_weighs_samples_alike(sample_vol_forward, tmp_path):
         problem = _Problem(sample_vol_forward, config, None, torch.device("cpu"))
         batch = problem.make_batch(4, gen)
         model, grid = problem.init_model, problem.grid
-        for loss_norm in ("max", "mass"):
+        for loss_norm in ("max", "mass", "geometric"):
             objective = replace(config, loss_norm=loss_norm)
             scores[loss_norm, name] = float(_loss(model, grid, batch, zero, objective))
         # without an objective: the L1 relative to the maximum (logged as val_l1)
@@ -385,6 +385,9 @@ def test_loss_norm_weighs_samples_alike(sample_vol_forward, tmp_path):
     assert scores["mass", "wide"] == pytest.approx(1.0)
     # relative to the maximum, a focal source weighs a small fraction of wide ones
     assert scores["max", "focal"] < 0.1 * scores["max", "wide"]
+    # the geometric mean of the two norms weighs focal samples in between
+    ratio = {k: scores[k, "focal"] / scores[k, "wide"] for k in ("max", "geometric")}
+    assert 3 * ratio["max"] < ratio["geometric"] < 1
     # training selects on the objective and logs the plain L1 beside it
     config = replace(CONFIG, loss_norm="mass")
     model = train_model(sample_vol_forward, config, checkpoint_dir=tmp_path)
