@@ -27,6 +27,7 @@ from pathlib import Path
 
 import mne
 import numpy as np
+import torch
 from mne.minimum_norm import apply_inverse, make_inverse_operator
 
 from mne_piunet import apply_piunet, make_init_kernel, read_model
@@ -263,6 +264,13 @@ def main():
     parser.add_argument(
         "--residual", type=float, default=0.0, help="apply_piunet's residual step"
     )
+    parser.add_argument(
+        "--no-network",
+        action="store_true",
+        help="replace the network by the identity: the refine rule (amplitude, "
+        "directions, smoothing) applied to the init alone, to see what the "
+        "network changes",
+    )
     args = parser.parse_args()
     options = dict(
         smoothing=args.smoothing,
@@ -273,6 +281,8 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = read_model(args.model, verbose=False)
+    if args.no_network:
+        model.network = torch.nn.Identity()
     heads = {
         cond: load_sample_head(condition=cond, verbose=False)
         for cond in ("Left visual", "Right visual")
@@ -292,7 +302,8 @@ def main():
     text = [
         f"Model: {args.model}, smoothing: {args.smoothing} s, "
         f"amplitude: {args.amplitude}, orientation: {args.orientation}, "
-        f"residual: {args.residual}",
+        f"residual: {args.residual}"
+        + (", network replaced by the identity" if args.no_network else ""),
         "",
     ]
     text += ["Real sample visual evoked responses:", ""]
