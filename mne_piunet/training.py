@@ -118,8 +118,9 @@ class TrainConfig:
         non-zero points, weighs a hundredth of ten wide sources, so the
         network learns little about where its maximum lies; under
         ``"mass"`` every sample's error is relative to its own size (an
-        all-zero map scores 1) and counts alike; ``"geometric"`` weighs
-        focal samples about a tenth of wide ones. Validation selects on the
+        all-zero map scores 1) and counts alike; ``"geometric"`` is in
+        between (about the square root of the ``"max"`` ratio between focal
+        and wide samples). Validation selects on the
         objective and logs ``val_l1`` (relative to the maximum) too.
     amplitude : "fit" | "init"
         The amplitude rule of the refine step in training (see

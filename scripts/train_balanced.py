@@ -15,8 +15,9 @@ balanced loss weighs many-source samples less than the default's did).
 ``--geometric`` is ``--focus`` with each error divided by the geometric mean
 of the sample's largest and mean moment (``loss_norm="geometric"``: between
 the default's weighting and the balanced one), ``--geometric-wide`` that
-with 1 to 10 sources. Run
-from the repository root; resumes from runs/balanced-VARIANT/checkpoint.pt:
+with 1 to 10 sources. Run from the repository root; resumes from the
+checkpoint.pt of its run folder (runs/balanced, runs/balanced-focus, ...,
+runs/geometric-wide; the names in ``VARIANTS``):
 
     python scripts/train_balanced.py --time-limit 5400 --threads 1
 """
