@@ -497,7 +497,7 @@ def _sample_norm(batch, loss_norm):
         return batch.norm
     if loss_norm == "mass":
         return batch.mass
-    return (batch.norm * batch.mass).sqrt()
+    return batch.norm.sqrt() * batch.mass.sqrt()  # the product may underflow
 
 
 def _pooled_error(out, target, grid, scale):

@@ -388,6 +388,18 @@ def test_loss_norm_weighs_samples_alike(sample_vol_forward, tmp_path):
     # the geometric mean of the two norms weighs focal samples in between
     ratio = {k: scores[k, "focal"] / scores[k, "wide"] for k in ("max", "geometric")}
     assert 3 * ratio["max"] < ratio["geometric"] < 1
+    # a silent sample whose init shows nothing sits at the norms' floor: no NaN
+    silent = replace(
+        batch,
+        init=torch.zeros_like(batch.init),
+        fit=None,
+        target=torch.zeros_like(batch.target),
+        norm=torch.full_like(batch.norm, 1e-30),
+        mass=torch.full_like(batch.mass, 1e-30),
+    )
+    for loss_norm in ("max", "mass", "geometric"):
+        objective = replace(config, loss_norm=loss_norm)
+        assert float(_loss(model, grid, silent, None, objective)) == 0.0
     # training selects on the objective and logs the plain L1 beside it
     config = replace(CONFIG, loss_norm="mass")
     model = train_model(sample_vol_forward, config, checkpoint_dir=tmp_path)
