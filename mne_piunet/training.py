@@ -202,7 +202,12 @@ class TrainConfig:
 
     def to_dict(self):
         """Return the configuration as a JSON-friendly dict."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        return _json_dict(self)
+
+
+def _json_dict(config):
+    """Return a dataclass as plain JSON types (tuples become lists, as saved)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
 def grid_for_forward(forward, spacing, factor, margin=1):
@@ -874,8 +879,7 @@ def _with_defaults(saved):
     saved = {**TrainConfig().to_dict(), **saved}
     for name, kind in _NESTED.items():
         if saved[name] is not None:
-            defaults = json.loads(json.dumps(dataclasses.asdict(kind())))
-            saved[name] = {**defaults, **saved[name]}
+            saved[name] = {**_json_dict(kind()), **saved[name]}
     return saved
 
 
