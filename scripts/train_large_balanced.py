@@ -8,8 +8,10 @@ sources (*Focal sources* in the benchmarks page). This is the same recipe
 1.8 M-parameter ``model="large"``, on its own training distribution (1 to 15
 sources, coloured noise, SNR -10 to 30 dB), to see whether a larger network
 keeps both. About 2 steps/s on 2 CPU cores, 25 on an NVIDIA H200
-(``--device cuda``). Run from the repository root; resumes from
-runs/large-balanced/checkpoint.pt:
+(``--device cuda``). It runs a session at a time and resumes from the
+checkpoint committed in training/large-balanced/ (weights, optimiser,
+scheduler and random state, overwritten; delete the folder when the run is
+done). Run from the repository root:
 
     python scripts/train_large_balanced.py --time-limit 3600 --threads 2
 """
@@ -34,4 +36,4 @@ LARGE_BALANCED = dataclasses.replace(
 )
 
 if __name__ == "__main__":
-    train(LARGE_BALANCED, ROOT / "runs" / "large-balanced", pretrained="large")
+    train(LARGE_BALANCED, ROOT / "training" / "large-balanced", pretrained="large")
