@@ -37,6 +37,9 @@ from .simulation import (
 
 _CKPT = "checkpoint.pt"
 _LOG = "train_log.jsonl"
+# Per-sample error norms never go below this: a silent sample whose init
+# shows nothing then weighs nothing instead of dividing by zero.
+_NORM_FLOOR = 1e-30
 LOSS_NORMS = ("max", "mass", "geometric")
 
 
@@ -383,9 +386,12 @@ class _Problem:
                 shown = self.init_model.refine(init, self.grid, fit=fit).abs()
             norm = torch.where(silent, shown.amax(dim=(1, 2)), norm)
             mass = torch.where(silent, shown.mean(dim=(1, 2)), mass)
-        floor = 1e-30
         return _Batch(
-            init, fit, batch.sources, norm.clamp_min(floor), mass.clamp_min(floor)
+            init,
+            fit,
+            batch.sources,
+            norm.clamp_min(_NORM_FLOOR),
+            mass.clamp_min(_NORM_FLOOR),
         )
 
     def _draw_simulation(self, generator):

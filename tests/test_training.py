@@ -361,7 +361,7 @@ def test_focus_distribution(sample_vol_forward, focus_prob):
 
 def test_loss_norm_weighs_samples_alike(sample_vol_forward, tmp_path):
     """An all-zero map scores 1 on every sample under "mass"; focal ones less else."""
-    from mne_piunet.training import _loss, _Problem
+    from mne_piunet.training import _NORM_FLOOR, _loss, _Problem
 
     torch.set_num_threads(1)
     zero = lambda v: 0 * v  # noqa: E731
@@ -394,8 +394,8 @@ def test_loss_norm_weighs_samples_alike(sample_vol_forward, tmp_path):
         init=torch.zeros_like(batch.init),
         fit=None,
         target=torch.zeros_like(batch.target),
-        norm=torch.full_like(batch.norm, 1e-30),
-        mass=torch.full_like(batch.mass, 1e-30),
+        norm=torch.full_like(batch.norm, _NORM_FLOOR),
+        mass=torch.full_like(batch.mass, _NORM_FLOOR),
     )
     for loss_norm in ("max", "mass", "geometric"):
         objective = replace(config, loss_norm=loss_norm)
