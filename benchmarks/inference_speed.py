@@ -130,7 +130,14 @@ def part_evoked(args):
         )
     plain = torch.linalg.vector_norm(plain, dim=2).T.numpy()
     # the same rule through apply_piunet (the paper's amplitudes, no smoothing)
-    stc = apply_piunet(head.evoked, op, amplitude="init", smoothing=None, **precision)
+    stc = apply_piunet(
+        head.evoked,
+        op,
+        amplitude="init",
+        smoothing=None,
+        pattern_smoothing=None,
+        **precision,
+    )
     diff = np.abs(stc.data - plain).max(axis=0) / np.abs(plain).max(axis=0)
     return [
         dict(

@@ -250,6 +250,12 @@ def main():
         help="apply_piunet's smoothing in seconds (0: none)",
     )
     parser.add_argument(
+        "--pattern-smoothing",
+        type=float,
+        default=0.04,
+        help="apply_piunet's pattern_smoothing in seconds (0: none)",
+    )
+    parser.add_argument(
         "--amplitude",
         default="fit",
         choices=AMPLITUDES,
@@ -274,6 +280,7 @@ def main():
     args = parser.parse_args()
     options = dict(
         smoothing=args.smoothing,
+        pattern_smoothing=args.pattern_smoothing,
         amplitude=args.amplitude,
         orientation=args.orientation,
         residual=args.residual,
@@ -301,6 +308,7 @@ def main():
             writer.writerows(rows)
     text = [
         f"Model: {args.model}, smoothing: {args.smoothing} s, "
+        f"pattern smoothing: {args.pattern_smoothing} s, "
         f"amplitude: {args.amplitude}, orientation: {args.orientation}, "
         f"residual: {args.residual}"
         + (", network replaced by the identity" if args.no_network else ""),

@@ -32,7 +32,13 @@ def _demo(args):
     evoked = mne.EvokedArray(batch.sensors.numpy().T, info, tmin=0.0)
     pos = forward_source_positions(fwd)
     piunet = apply_piunet(  # the "time points" are independent samples
-        evoked, fwd, args.model, pick_ori="vector", smoothing=None, verbose=False
+        evoked,
+        fwd,
+        args.model,
+        pick_ori="vector",
+        smoothing=None,
+        pattern_smoothing=None,
+        verbose=False,
     )
     inv = mne.minimum_norm.make_inverse_operator(
         info, fwd, mne.make_ad_hoc_cov(info, verbose=False), loose=1.0, verbose=False

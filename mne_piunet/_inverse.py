@@ -134,14 +134,17 @@ class PIUNetOperator:
             return (self.n_sources, 3, n_times)
         return (self.n_sources, n_times)
 
-    def apply(self, data, run, *, nave, smoothed=None, out=None):
+    def apply(self, data, run, *, nave, smoothed=None, pattern_sigma=0.0, out=None):
         """Sensor data (n_channels, n_times) -> sources, reduced by ``run.pick_ori``.
 
         Each batch of time points goes through every stage before the next,
-        so memory holds only the output at full length. ``smoothed``, when
-        given, is the data the init (the network's input) is computed from;
-        the amplitudes are fitted to ``data`` itself. ``out``, when given,
-        receives the solution in place (e.g. a slice of a float32 array).
+        so memory holds only the output at full length (and, with
+        ``pattern_sigma``, the network's maps). ``smoothed``, when given, is
+        the data the init (the network's input) is computed from; the
+        amplitudes are fitted to ``data`` itself. ``pattern_sigma``
+        (samples), when not 0, smooths the network's maps over time first
+        (:meth:`_smoothed_patterns`). ``out``, when given, receives the
+        solution in place (e.g. a slice of a float32 array).
         """
         _check_finite(data)
         if run.residual and self.init not in _INITS_IN_AM:
@@ -157,9 +160,17 @@ class PIUNetOperator:
         network = self.model.inference_network(device, bf16=run.bf16)
         normals = self._normals(run.pick_ori, device)
         with torch.inference_mode():
+            patterns = None
+            if pattern_sigma:
+                patterns = self._smoothed_patterns(
+                    smoothed, kernel, network, run, pattern_sigma
+                )
             for start in range(0, n_times, step):
                 block = torch.as_tensor(data[:, start : start + step])
                 init = kernel.apply(smoothed[:, start : start + step], device=device)
+                pattern = None
+                if patterns is not None:
+                    pattern = patterns[start : start + step].to(device)
                 fit = lambda2 = None
                 if run.amplitude in ("fit", "prior"):
                     fit = self._fit(block, nave, device)
@@ -172,12 +183,33 @@ class PIUNetOperator:
                     network=network,
                     lambda2=lambda2,
                     orientation=run.orientation,
+                    pattern=pattern,
                 )
                 if run.residual:
                     sol = sol + run.residual * self._residual_init(block, sol, kernel)
                 sol = _reduce(sol, run.pick_ori, normals).cpu().numpy()
                 out[..., start : start + step] = sol
         return out
+
+    def _smoothed_patterns(self, smoothed, kernel, network, run, sigma):
+        """Return the network's maps of all time points, magnitudes smoothed.
+
+        Each time point's map is divided by its largest magnitude, so that
+        each counts alike whatever its amplitude; the magnitudes are then
+        averaged over a Gaussian window of ``sigma`` samples, and each point
+        keeps its own direction at its own time.
+        """
+        n_times, step = smoothed.shape[-1], run.batch_size
+        patterns = torch.empty((n_times, self.n_sources, 3))  # filled in place
+        for start in range(0, n_times, step):
+            init = kernel.apply(smoothed[:, start : start + step], device=run.device)
+            pattern = self.model.pattern(init, self.grid, network=network)
+            patterns[start : start + step] = pattern
+        length = patterns.norm(dim=2, keepdim=True)
+        tiny = torch.finfo(length.dtype).tiny
+        shape = length / length.amax(dim=1, keepdim=True).clamp_min(tiny)
+        shape = torch.as_tensor(_smooth(shape.numpy(), sigma, axis=0))
+        return patterns.div_(length.clamp_min_(tiny)).mul_(shape)
 
     def _residual_init(self, block, sol, kernel):
         """Return the init's estimate of the data that ``sol`` leaves unexplained."""
@@ -234,21 +266,34 @@ def _reduce(sol, pick_ori, normals):
     return sol.permute(1, 2, 0)
 
 
-def _smoothing_sigma(smoothing, sfreq):
+def _smoothing_sigma(smoothing, sfreq, name="smoothing"):
     """Gaussian standard deviation in samples of a FWHM in seconds (None: 0)."""
     if smoothing is None:
         return 0.0
-    validate_type(smoothing, "numeric", "smoothing")
+    validate_type(smoothing, "numeric", name)
     if not (np.isfinite(smoothing) and smoothing >= 0):
-        raise ValueError(f"smoothing must be None or >= 0 seconds, got {smoothing}")
+        raise ValueError(f"{name} must be None or >= 0 seconds, got {smoothing}")
     return float(smoothing) * sfreq / (2 * np.sqrt(2 * np.log(2)))
 
 
-def _smooth(data, sigma):
-    """Gaussian smoothing over time (the last axis); ``sigma`` in samples."""
+def _sigmas(smoothing, pattern_smoothing, sfreq):
+    """Return the data and the pattern smoothing in samples."""
+    return (
+        _smoothing_sigma(smoothing, sfreq),
+        _smoothing_sigma(pattern_smoothing, sfreq, "pattern_smoothing"),
+    )
+
+
+def _smooth(data, sigma, axis=-1):
+    """Gaussian smoothing over time (``axis``); ``sigma`` in samples."""
     if not sigma:
         return data
-    return gaussian_filter1d(data, sigma, axis=-1, mode="nearest")
+    return gaussian_filter1d(data, sigma, axis=axis, mode="nearest")
+
+
+def _pad(sigma):
+    """Return how far (samples) smoothing of ``sigma`` samples looks each way."""
+    return int(np.ceil(4 * sigma)) if sigma else 0
 
 
 def _check_finite(data):
@@ -485,6 +530,7 @@ def apply_piunet(
     orientation="init",
     residual=0.0,
     smoothing=0.02,
+    pattern_smoothing=0.04,
     batch_size=None,
     device=None,
     precision="auto",
@@ -510,6 +556,7 @@ def apply_piunet(
     %(orientation)s
     %(residual)s
     %(smoothing)s
+    %(pattern_smoothing)s
     %(batch_size)s
     %(device)s
     %(precision)s
@@ -538,9 +585,15 @@ def apply_piunet(
     check_src_normal(pick_ori, op.src)
     picks = _check_data(evoked, op)
     logger.info(f'Applying 3D-PIUNet to "{evoked.comment}" on {run}...')
-    sigma = _smoothing_sigma(smoothing, evoked.info["sfreq"])
+    sigma, pattern_sigma = _sigmas(smoothing, pattern_smoothing, evoked.info["sfreq"])
     data = evoked.data[picks]
-    sol = op.apply(data, run, nave=evoked.nave, smoothed=_smooth(data, sigma))
+    sol = op.apply(
+        data,
+        run,
+        nave=evoked.nave,
+        smoothed=_smooth(data, sigma),
+        pattern_sigma=pattern_sigma,
+    )
     logger.info("[done]")
     return op.make_stc(sol, evoked.times[0], 1.0 / evoked.info["sfreq"], pick_ori)
 
@@ -560,6 +613,7 @@ def apply_piunet_epochs(
     orientation="init",
     residual=0.0,
     smoothing=0.02,
+    pattern_smoothing=0.04,
     batch_size=None,
     device=None,
     precision="auto",
@@ -582,6 +636,7 @@ def apply_piunet_epochs(
     %(orientation)s
     %(residual)s
     %(smoothing)s
+    %(pattern_smoothing)s
     %(batch_size)s
     %(device)s
     %(precision)s
@@ -607,17 +662,21 @@ def apply_piunet_epochs(
     op = _get_operator(epochs, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
     picks = _check_data(epochs, op)
-    sigma = _smoothing_sigma(smoothing, epochs.info["sfreq"])
-    gen = _epochs_gen(epochs, picks, op, run, sigma)
+    sigmas = _sigmas(smoothing, pattern_smoothing, epochs.info["sfreq"])
+    gen = _epochs_gen(epochs, picks, op, run, sigmas)
     return gen if return_generator else list(gen)
 
 
-def _epochs_gen(epochs, picks, op, run, sigma):
+def _epochs_gen(epochs, picks, op, run, sigmas):
     tstep = 1.0 / epochs.info["sfreq"]
+    sigma, pattern_sigma = sigmas
     for k, data in enumerate(epochs):
         logger.info(f"Processing epoch : {k + 1}")
         data = data[picks]
-        sol = op.apply(data, run, nave=1, smoothed=_smooth(data, sigma))
+        smoothed = _smooth(data, sigma)
+        sol = op.apply(
+            data, run, nave=1, smoothed=smoothed, pattern_sigma=pattern_sigma
+        )
         yield op.make_stc(sol, epochs.times[0], tstep, run.pick_ori)
 
 
@@ -636,6 +695,7 @@ def apply_piunet_raw(
     orientation="init",
     residual=0.0,
     smoothing=0.02,
+    pattern_smoothing=0.04,
     start=None,
     stop=None,
     buffer_size=1000,
@@ -660,6 +720,7 @@ def apply_piunet_raw(
     %(orientation)s
     %(residual)s
     %(smoothing)s
+    %(pattern_smoothing)s
     start : int | None
         First sample to process (default: the first).
     stop : int | None
@@ -712,19 +773,24 @@ def apply_piunet_raw(
     sol = np.empty(op.out_shape(stop - start, pick_ori), dtype=np.float32)
     chunks = range(start, stop, buffer_size)
     logger.info(f"Applying 3D-PIUNet to {stop - start} samples on {run}...")
-    sigma = _smoothing_sigma(smoothing, raw.info["sfreq"])
-    pad = int(np.ceil(4 * sigma)) if sigma else 0  # smoothing looks this far
+    sigma, pattern_sigma = _sigmas(smoothing, pattern_smoothing, raw.info["sfreq"])
+    # The maps of a chunk need those of pattern_pad samples around it, and
+    # those need the data of data_pad samples further out.
+    pattern_pad, data_pad = _pad(pattern_sigma), _pad(sigma)
     for first in ProgressBar(chunks, mesg="Raw chunks"):
         last = min(first + buffer_size, stop)
-        lo, hi = max(first - pad, 0), min(last + pad, raw.n_times)
-        padded = raw[picks, lo:hi][0]
-        smoothed = _smooth(padded, sigma)[:, first - lo : last - lo]
-        op.apply(
-            padded[:, first - lo : last - lo],
+        lo, hi = max(first - pattern_pad, 0), min(last + pattern_pad, raw.n_times)
+        lo_data, hi_data = max(lo - data_pad, 0), min(hi + data_pad, raw.n_times)
+        padded = raw[picks, lo_data:hi_data][0]
+        smoothed = _smooth(padded, sigma)[:, lo - lo_data : hi - lo_data]
+        chunk = op.apply(
+            padded[:, lo - lo_data : hi - lo_data],
             run,
             nave=1,
             smoothed=smoothed,
-            out=sol[..., first - start : last - start],
+            pattern_sigma=pattern_sigma,
+            out=np.empty(op.out_shape(hi - lo, pick_ori), np.float32),
         )
+        sol[..., first - start : last - start] = chunk[..., first - lo : last - lo]
     tmin = raw.times[start]  # as apply_inverse_raw: relative to the first sample
     return op.make_stc(sol, tmin, 1.0 / raw.info["sfreq"], pick_ori)

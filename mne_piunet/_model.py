@@ -83,7 +83,15 @@ class PIUNet:
         )
 
     def refine(
-        self, init, grid, *, fit=None, network=None, lambda2=None, orientation="network"
+        self,
+        init,
+        grid,
+        *,
+        fit=None,
+        network=None,
+        lambda2=None,
+        orientation="network",
+        pattern=None,
     ):
         """Refine a physics init: the one rule of inference and training.
 
@@ -117,6 +125,10 @@ class PIUNet:
         orientation : "network" | "init"
             Where each point's direction comes from: the network's output
             vectors, or the init's moments (:func:`with_orientations`).
+        pattern : torch.Tensor, shape (n, n_points, 3) | None
+            The network's output read back at the source points, when it is
+            already known (:meth:`pattern`, e.g. smoothed over time); ``None``
+            runs the network.
 
         Returns
         -------
@@ -124,16 +136,41 @@ class PIUNet:
             The refined moments, in the dtype of ``init``.
         """
         check_option("orientation", orientation, ORIENTATIONS)
-        volume, scale = self.network_input(init, grid)
-        network = self.network if network is None else network
-        pattern = grid.to_sources(network(volume)).to(init.dtype)
+        if pattern is None:
+            pattern = self.pattern(init, grid, network=network)
+        pattern = pattern.to(init.dtype)
         if orientation == "init":
             pattern = with_orientations(pattern, init)
         if fit is None:
-            return pattern * scale
+            return pattern * _largest_moment(init)
         if lambda2 is not None:
             return weighted_minimum_norm(pattern, *fit, lambda2)
         return pattern * least_squares_amplitude(pattern, *fit)
+
+    def pattern(self, init, grid, *, network=None):
+        """Return the network's map for ``init``, read back at the source points.
+
+        The first half of :meth:`refine`: each sample divided by its largest
+        absolute moment, placed on the grid, passed through the network.
+
+        Parameters
+        ----------
+        init : torch.Tensor, shape (n, n_points, 3)
+            Initial dipole moments of ``n`` samples.
+        grid : VoxelGrid
+            The model's grid placed around the source points.
+        network : callable | None
+            What maps the input volumes to output volumes; ``None`` uses
+            ``self.network``.
+
+        Returns
+        -------
+        pattern : torch.Tensor, shape (n, n_points, 3)
+            The output vectors at the source points, float32.
+        """
+        volume, _ = self.network_input(init, grid)
+        network = self.network if network is None else network
+        return grid.to_sources(network(volume))
 
     @staticmethod
     def network_input(init, grid):
@@ -153,7 +190,7 @@ class PIUNet:
         scale : torch.Tensor, shape (n, 1, 1)
             Each sample's largest absolute moment.
         """
-        scale = init.abs().amax(dim=(1, 2), keepdim=True)
+        scale = _largest_moment(init)
         normalised = init / scale.clamp_min(torch.finfo(init.dtype).tiny)
         return grid.to_volume(normalised.float()), scale
 
@@ -289,6 +326,11 @@ def read_model(fname, *, verbose=None):
 
 
 DEFAULT_MODEL = "default"
+
+
+def _largest_moment(init):
+    """Each sample's largest absolute moment component, shape (n, 1, 1)."""
+    return init.abs().amax(dim=(1, 2), keepdim=True)
 
 
 def with_orientations(pattern, init):

@@ -221,6 +221,7 @@ def _estimate(method, evoked, forward, model, config, noise_vars):
             lambda2=config.lambda2,
             pick_ori="vector",
             smoothing=None,  # the "time points" are independent samples
+            pattern_smoothing=None,
             precision=config.precision,
             amplitude=config.amplitude,
             orientation=config.orientation,

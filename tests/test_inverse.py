@@ -40,6 +40,7 @@ def test_identity_network_equals_mne(
         pick_ori="vector",
         amplitude="init",
         smoothing=None,
+        pattern_smoothing=None,
     )
     ref = _mne_stc(
         sample_evoked, sample_vol_forward, sample_cov, init, "vector", lambda2=1.0 / 16
@@ -59,6 +60,7 @@ def test_identity_network_norm(sample_evoked, sample_vol_forward, sample_cov):
         sample_cov,
         amplitude="init",
         smoothing=None,
+        pattern_smoothing=None,
     )
     ref = _mne_stc(sample_evoked, sample_vol_forward, sample_cov, "eLORETA", None)
     assert isinstance(stc, mne.VolSourceEstimate)
@@ -82,7 +84,12 @@ def test_network_output_is_rescaled(sample_evoked, sample_vol_forward, sample_co
     evoked.data[:, :5] = 0.0
     grid = identity_model(sample_vol_forward).grid
     for amplitude, factor in (("init", 2.0), ("fit", 1.0), ("prior", 1.0)):
-        kwargs = dict(noise_cov=sample_cov, amplitude=amplitude, smoothing=None)
+        kwargs = dict(
+            noise_cov=sample_cov,
+            amplitude=amplitude,
+            smoothing=None,
+            pattern_smoothing=None,
+        )
         double, ident = PIUNet(Double(), grid), PIUNet(torch.nn.Identity(), grid)
         stc = apply_piunet(evoked, sample_vol_forward, double, **kwargs)
         ref = apply_piunet(evoked, sample_vol_forward, ident, **kwargs)
@@ -98,7 +105,12 @@ def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
     evoked = sample_evoked.copy().crop(0.05, 0.1)
     n_src = sample_vol_forward["nsource"]
     stc = apply_piunet(
-        evoked, sample_vol_forward, model, smoothing=None, precision="float32"
+        evoked,
+        sample_vol_forward,
+        model,
+        smoothing=None,
+        pattern_smoothing=None,
+        precision="float32",
     )
     assert isinstance(stc, mne.VolSourceEstimate)
     assert stc.data.shape == (n_src, len(evoked.times))
@@ -115,6 +127,7 @@ def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
         model,
         pick_ori="vector",
         smoothing=None,
+        pattern_smoothing=None,
         precision="float32",
     )
     assert len(stcs) == 3
@@ -130,6 +143,7 @@ def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
         model,
         return_generator=True,
         smoothing=None,
+        pattern_smoothing=None,
         precision="float32",
     )
     assert not isinstance(gen, list)
@@ -145,6 +159,7 @@ def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
         stop=3 * n,
         buffer_size=7,
         smoothing=None,
+        pattern_smoothing=None,
         precision="float32",
     )
     assert isinstance(stc_raw, mne.VolSourceEstimate)
@@ -161,6 +176,7 @@ def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
         stop=n,
         buffer_size=50,
         smoothing=None,
+        pattern_smoothing=None,
         precision="float32",
     )
     assert isinstance(vec_raw, mne.VolVectorSourceEstimate)
@@ -461,6 +477,7 @@ def test_fitted_amplitudes_are_physical(sample_vol_forward, sample_cov):
         pick_ori="vector",
         orientation="network",
         batch_size=4,
+        pattern_smoothing=None,  # four independent samples
     )
     assert_allclose(stc.data, truth, rtol=1e-4, atol=1e-4 * np.abs(truth).max())
 
@@ -485,7 +502,9 @@ def test_orientation_from_init(sample_evoked, sample_vol_forward, sample_cov):
     pattern = grid.to_volume(torch.as_tensor(truth.transpose(2, 0, 1)).float())
 
     fixed = _fixed_map_model(model, pattern)
-    kwargs = dict(pick_ori="vector", smoothing=None, batch_size=n_times)
+    kwargs = dict(
+        pick_ori="vector", smoothing=None, pattern_smoothing=None, batch_size=n_times
+    )
     stc = apply_piunet(evoked, fwd, fixed, sample_cov, **kwargs)
     ref = _mne_stc(evoked, fwd, sample_cov, "eLORETA", "vector").data
     est = stc.data
@@ -543,7 +562,12 @@ def test_smoothing(sample_evoked, sample_vol_forward, sample_cov):
 
     evoked = sample_evoked.copy().pick("eeg").crop(0.0, 0.1)
     model = identity_model(sample_vol_forward)
-    kwargs = dict(noise_cov=sample_cov, pick_ori="vector", amplitude="init")
+    kwargs = dict(
+        noise_cov=sample_cov,
+        pick_ori="vector",
+        amplitude="init",
+        pattern_smoothing=None,
+    )
     stc = apply_piunet(evoked, sample_vol_forward, model, smoothing=0.01, **kwargs)
     sigma = 0.01 * evoked.info["sfreq"] / (2 * np.sqrt(2 * np.log(2)))
     smoothed = evoked.copy()
@@ -569,6 +593,69 @@ def test_smoothing(sample_evoked, sample_vol_forward, sample_cov):
     )
     with pytest.raises(ValueError, match="smoothing must be None or >= 0 seconds"):
         apply_piunet(evoked, sample_vol_forward, model, smoothing=-0.1)
+
+
+def test_pattern_smoothing(sample_evoked, sample_vol_forward, sample_cov):
+    """Map shapes are averaged over time; amplitudes stay each time point's own."""
+    from scipy.ndimage import gaussian_filter1d
+
+    evoked = sample_evoked.copy().pick("eeg").crop(0.0, 0.1)
+    model = identity_model(sample_vol_forward)
+    kwargs = dict(noise_cov=sample_cov, pick_ori="vector", smoothing=None)
+    stc = apply_piunet(
+        evoked,
+        sample_vol_forward,
+        model,
+        amplitude="init",
+        pattern_smoothing=0.01,
+        **kwargs,
+    )
+    # the rule by hand on MNE's eLORETA: each time's magnitudes over their
+    # maximum, smoothed over time, in eLORETA's directions, times its largest moment
+    ref = _mne_stc(evoked, sample_vol_forward, sample_cov, "eLORETA", "vector").data
+    length = np.linalg.norm(ref, axis=1)
+    sigma = 0.01 * evoked.info["sfreq"] / (2 * np.sqrt(2 * np.log(2)))
+    shape = gaussian_filter1d(
+        length / length.max(axis=0), sigma, axis=1, mode="nearest"
+    )
+    expected = shape[:, None] * ref / length[:, None] * np.abs(ref).max(axis=(0, 1))
+    assert_allclose(stc.data, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
+    change = np.abs(stc.data - ref).max() / np.abs(ref).max()
+    assert change > 1e-2  # 10 ms at 600 Hz: a visible change
+    with pytest.raises(ValueError, match="pattern_smoothing must be None or >= 0"):
+        apply_piunet(evoked, sample_vol_forward, model, pattern_smoothing=-1)
+
+    # a network and fitted amplitudes: one topography scaled over time keeps
+    # one map shape, so smoothing it changes nothing and the size follows the data
+    model = tiny_model(sample_vol_forward)
+    kwargs.update(precision="float32")
+    scaled = evoked.copy()
+    factors = np.linspace(0.5, 2.0, len(evoked.times))
+    scaled.data = evoked.data[:, [30]] * factors
+    per_time = apply_piunet(
+        scaled, sample_vol_forward, model, pattern_smoothing=None, **kwargs
+    )
+    smooth = apply_piunet(
+        scaled, sample_vol_forward, model, pattern_smoothing=0.02, **kwargs
+    )
+    peak = np.abs(per_time.data).max(axis=(0, 1))  # float32 network: rounding
+    assert (np.abs(smooth.data - per_time.data).max(axis=(0, 1)) < 1e-3 * peak).all()
+    assert_allclose(
+        np.abs(smooth.data).max(axis=(0, 1)),
+        np.abs(smooth.data[..., 0]).max() * factors / factors[0],
+        rtol=1e-4,
+    )
+
+    # epochs and raw chunks of 7 samples: the same as the evoked at once
+    kwargs.update(smoothing=0.01, pattern_smoothing=0.02)
+    whole = apply_piunet(evoked, sample_vol_forward, model, **kwargs)
+    epochs = mne.EpochsArray(evoked.data[None], evoked.info, tmin=evoked.times[0])
+    (epoch,) = apply_piunet_epochs(epochs, sample_vol_forward, model, **kwargs)
+    raw = mne.io.RawArray(evoked.data, evoked.info)
+    chunked = apply_piunet_raw(raw, sample_vol_forward, model, buffer_size=7, **kwargs)
+    peak = np.abs(whole.data).max(axis=(0, 1))  # float32 network, other batches
+    for other in (epoch, chunked):
+        assert (np.abs(other.data - whole.data).max(axis=(0, 1)) < 1e-3 * peak).all()
 
 
 def test_cortical_template_estimates(template_surf_forward):
@@ -666,7 +753,9 @@ def test_prior_amplitude_rule(sample_evoked, sample_vol_forward, sample_cov):
 
     model = tiny_model(sample_vol_forward)
     evoked = sample_evoked.copy().crop(0.08, 0.1)
-    kwargs = dict(pick_ori="vector", smoothing=None, precision="float32")
+    kwargs = dict(
+        pick_ori="vector", smoothing=None, pattern_smoothing=None, precision="float32"
+    )
     op = make_piunet_operator(evoked.info, sample_vol_forward, sample_cov, model=model)
     stc = apply_piunet(evoked, op, amplitude="prior", **kwargs)
     pattern = apply_piunet(evoked, op, amplitude="init", **kwargs).data
@@ -701,7 +790,9 @@ def test_residual_step(sample_evoked, sample_vol_forward, sample_cov):
 
     model = tiny_model(sample_vol_forward)
     evoked = sample_evoked.copy().crop(0.08, 0.1)
-    kwargs = dict(pick_ori="vector", smoothing=None, precision="float32")
+    kwargs = dict(
+        pick_ori="vector", smoothing=None, pattern_smoothing=None, precision="float32"
+    )
     op = make_piunet_operator(evoked.info, sample_vol_forward, sample_cov, model=model)
     refined = apply_piunet(evoked, op, **kwargs)
     stc = apply_piunet(evoked, op, residual=0.5, **kwargs)

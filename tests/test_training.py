@@ -267,7 +267,14 @@ def test_training_and_inference_feed_the_network_alike(sample_vol_forward):
     model.refine(init, problem.grid, fit=fit)  # what a training step feeds it
     info = forward_eeg_info(sample_vol_forward)
     evoked = mne.EvokedArray(batch.sensors.numpy().T, info, nave=1)
-    apply_piunet(evoked, sample_vol_forward, model, batch_size=5, smoothing=None)
+    apply_piunet(  # independent samples: no smoothing over "time"
+        evoked,
+        sample_vol_forward,
+        model,
+        batch_size=5,
+        smoothing=None,
+        pattern_smoothing=None,
+    )
     train_input, apply_input = seen
     assert train_input.shape == (5, 3, *problem.spec.shape)
     # float32 kernel product in training, float64 at inference: equal to float32
