@@ -147,6 +147,16 @@ smoothing : float | None
     at 2 to 9 %% of the samples instead of 25 to 45 %%.
 """
 
+docdict["init_moments"] = """
+init : torch.Tensor, shape (n, n_points, 3)
+    Initial dipole moments (e.g. eLORETA) of ``n`` samples.
+"""
+
+docdict["model_grid"] = """
+grid : VoxelGrid
+    The model's grid placed around the source points.
+"""
+
 docdict["pattern_smoothing"] = """
 pattern_smoothing : float | None
     Width (full width at half maximum, in seconds) of a Gaussian time window

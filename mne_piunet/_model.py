@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 from mne.utils import logger, verbose
 
+from ._docs import fill_doc
 from ._grid import GridSpec
 from ._io import atomic_path
 from ._mne_private import check_option, validate_type
@@ -82,6 +83,7 @@ class PIUNet:
             f"{n_params / 1e6:.2f} M parameters, init {self.init}>"
         )
 
+    @fill_doc
     def refine(
         self,
         init,
@@ -107,10 +109,8 @@ class PIUNet:
 
         Parameters
         ----------
-        init : torch.Tensor, shape (n, n_points, 3)
-            Initial dipole moments (e.g. eLORETA) of ``n`` samples.
-        grid : VoxelGrid
-            The model's grid placed around the source points.
+        %(init_moments)s
+        %(model_grid)s
         fit : tuple of torch.Tensor | None
             ``(data, gain)``: the whitened sensor data, shape (n, n_channels),
             and the whitened gain, shape (n_channels, n_points * 3) with the
@@ -147,6 +147,7 @@ class PIUNet:
             return weighted_minimum_norm(pattern, *fit, lambda2)
         return pattern * least_squares_amplitude(pattern, *fit)
 
+    @fill_doc
     def pattern(self, init, grid, *, network=None):
         """Return the network's map for ``init``, read back at the source points.
 
@@ -155,10 +156,8 @@ class PIUNet:
 
         Parameters
         ----------
-        init : torch.Tensor, shape (n, n_points, 3)
-            Initial dipole moments of ``n`` samples.
-        grid : VoxelGrid
-            The model's grid placed around the source points.
+        %(init_moments)s
+        %(model_grid)s
         network : callable | None
             What maps the input volumes to output volumes; ``None`` uses
             ``self.network``.
@@ -173,15 +172,14 @@ class PIUNet:
         return grid.to_sources(network(volume))
 
     @staticmethod
+    @fill_doc
     def network_input(init, grid):
         """Return the network's input volumes for ``init`` and their scales.
 
         Parameters
         ----------
-        init : torch.Tensor, shape (n, n_points, 3)
-            Initial dipole moments of ``n`` samples.
-        grid : VoxelGrid
-            The model's grid placed around the source points.
+        %(init_moments)s
+        %(model_grid)s
 
         Returns
         -------
