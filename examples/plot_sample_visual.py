@@ -32,9 +32,10 @@ print(head.forward)
 # %%
 # One call gives the class MNE's ``apply_inverse`` would return for a volume
 # source space. The init is eLORETA with this subject's noise covariance; the
-# network refines where each time point's activity is, the init gives each
-# source's direction, and the amplitude of the refined map is fitted to the
-# (whitened) data, so moments are in A·m.
+# network refines where each time point's activity is (the shapes of its maps
+# averaged over 40 ms, ``pattern_smoothing``), the init gives each source's
+# direction, and the amplitude of the refined map is fitted to each time
+# point's (whitened) data, so moments are in A·m.
 stc_piunet = apply_piunet(evoked, head.forward, noise_cov=head.noise_cov)
 inv = make_inverse_operator(evoked.info, head.forward, head.noise_cov, loose=1.0)
 stc_eloreta = apply_inverse(evoked, inv, 1.0 / 9.0, "eLORETA")
