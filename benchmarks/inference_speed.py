@@ -35,7 +35,7 @@ import torch
 
 from mne_piunet import GridSpec, PIUNet, UNet3D, UNetConfig, apply_piunet, read_model
 from mne_piunet._eeg import add_average_reference_projector
-from mne_piunet._inverse import AMPLITUDES
+from mne_piunet._inverse import AMPLITUDES, INDEPENDENT_SAMPLES
 from mne_piunet._model import use_bf16
 from mne_piunet.datasets import load_sample_head
 
@@ -134,8 +134,7 @@ def part_evoked(args):
         head.evoked,
         op,
         amplitude="init",
-        smoothing=None,
-        pattern_smoothing=None,
+        **INDEPENDENT_SAMPLES,
         **precision,
     )
     diff = np.abs(stc.data - plain).max(axis=0) / np.abs(plain).max(axis=0)

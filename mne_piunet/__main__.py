@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._inverse import AMPLITUDES, ORIENTATIONS
+from ._inverse import AMPLITUDES, INDEPENDENT_SAMPLES, ORIENTATIONS
 from .benchmark import METHODS
 
 
@@ -36,8 +36,7 @@ def _demo(args):
         fwd,
         args.model,
         pick_ori="vector",
-        smoothing=None,
-        pattern_smoothing=None,
+        **INDEPENDENT_SAMPLES,
         verbose=False,
     )
     inv = mne.minimum_norm.make_inverse_operator(

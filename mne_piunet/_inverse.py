@@ -6,7 +6,7 @@ the sources) -> ``pick_ori`` -> the source estimate class MNE would return.
 """
 
 from dataclasses import dataclass
-from types import SimpleNamespace
+from types import MappingProxyType, SimpleNamespace
 
 import mne
 import numpy as np
@@ -40,6 +40,9 @@ _PICK_ORI = (None, "normal", "vector")
 AMPLITUDES = ("fit", "prior", "init")
 _INITS_IN_AM = ("eLORETA", "MNE")  # dSPM and sLORETA are noise-normalised
 _DEFAULT_LAMBDA2 = 1.0 / 9.0
+# apply_piunet's keyword arguments for data whose time points are independent
+# samples (simulations, benchmarks): nothing is smoothed across time.
+INDEPENDENT_SAMPLES = MappingProxyType({"smoothing": None, "pattern_smoothing": None})
 
 
 class PIUNetOperator:

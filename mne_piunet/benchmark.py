@@ -21,7 +21,13 @@ from . import metrics
 from ._docs import fill_doc
 from ._eeg import average_reference, forward_eeg_info
 from ._grid import forward_source_positions
-from ._inverse import AMPLITUDES, ORIENTATIONS, apply_piunet, check_residual
+from ._inverse import (
+    AMPLITUDES,
+    INDEPENDENT_SAMPLES,
+    ORIENTATIONS,
+    apply_piunet,
+    check_residual,
+)
 from ._mne_private import check_option
 from ._model import PRECISIONS
 from .simulation import (
@@ -220,8 +226,7 @@ def _estimate(method, evoked, forward, model, config, noise_vars):
             model,
             lambda2=config.lambda2,
             pick_ori="vector",
-            smoothing=None,  # the "time points" are independent samples
-            pattern_smoothing=None,
+            **INDEPENDENT_SAMPLES,  # the "time points" are independent samples
             precision=config.precision,
             amplitude=config.amplitude,
             orientation=config.orientation,

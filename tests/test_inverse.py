@@ -17,6 +17,7 @@ from mne_piunet import (
     apply_piunet_raw,
     make_piunet_operator,
 )
+from mne_piunet._inverse import INDEPENDENT_SAMPLES
 
 
 def _mne_stc(evoked, forward, cov, method, pick_ori, lambda2=1.0 / 9.0):
@@ -39,8 +40,7 @@ def test_identity_network_equals_mne(
         lambda2=1.0 / 16,
         pick_ori="vector",
         amplitude="init",
-        smoothing=None,
-        pattern_smoothing=None,
+        **INDEPENDENT_SAMPLES,
     )
     ref = _mne_stc(
         sample_evoked, sample_vol_forward, sample_cov, init, "vector", lambda2=1.0 / 16
@@ -59,8 +59,7 @@ def test_identity_network_norm(sample_evoked, sample_vol_forward, sample_cov):
         identity_model(sample_vol_forward),
         sample_cov,
         amplitude="init",
-        smoothing=None,
-        pattern_smoothing=None,
+        **INDEPENDENT_SAMPLES,
     )
     ref = _mne_stc(sample_evoked, sample_vol_forward, sample_cov, "eLORETA", None)
     assert isinstance(stc, mne.VolSourceEstimate)
@@ -87,8 +86,7 @@ def test_network_output_is_rescaled(sample_evoked, sample_vol_forward, sample_co
         kwargs = dict(
             noise_cov=sample_cov,
             amplitude=amplitude,
-            smoothing=None,
-            pattern_smoothing=None,
+            **INDEPENDENT_SAMPLES,
         )
         double, ident = PIUNet(Double(), grid), PIUNet(torch.nn.Identity(), grid)
         stc = apply_piunet(evoked, sample_vol_forward, double, **kwargs)
@@ -108,8 +106,7 @@ def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
         evoked,
         sample_vol_forward,
         model,
-        smoothing=None,
-        pattern_smoothing=None,
+        **INDEPENDENT_SAMPLES,
         precision="float32",
     )
     assert isinstance(stc, mne.VolSourceEstimate)
@@ -126,8 +123,7 @@ def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
         sample_vol_forward,
         model,
         pick_ori="vector",
-        smoothing=None,
-        pattern_smoothing=None,
+        **INDEPENDENT_SAMPLES,
         precision="float32",
     )
     assert len(stcs) == 3
@@ -142,8 +138,7 @@ def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
         sample_vol_forward,
         model,
         return_generator=True,
-        smoothing=None,
-        pattern_smoothing=None,
+        **INDEPENDENT_SAMPLES,
         precision="float32",
     )
     assert not isinstance(gen, list)
@@ -158,8 +153,7 @@ def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
         start=n,
         stop=3 * n,
         buffer_size=7,
-        smoothing=None,
-        pattern_smoothing=None,
+        **INDEPENDENT_SAMPLES,
         precision="float32",
     )
     assert isinstance(stc_raw, mne.VolSourceEstimate)
@@ -175,8 +169,7 @@ def test_entry_points_classes_and_shapes(sample_evoked, sample_vol_forward):
         pick_ori="vector",
         stop=n,
         buffer_size=50,
-        smoothing=None,
-        pattern_smoothing=None,
+        **INDEPENDENT_SAMPLES,
         precision="float32",
     )
     assert isinstance(vec_raw, mne.VolVectorSourceEstimate)
@@ -477,7 +470,7 @@ def test_fitted_amplitudes_are_physical(sample_vol_forward, sample_cov):
         pick_ori="vector",
         orientation="network",
         batch_size=4,
-        pattern_smoothing=None,  # four independent samples
+        **INDEPENDENT_SAMPLES,  # four independent samples
     )
     assert_allclose(stc.data, truth, rtol=1e-4, atol=1e-4 * np.abs(truth).max())
 
@@ -502,9 +495,7 @@ def test_orientation_from_init(sample_evoked, sample_vol_forward, sample_cov):
     pattern = grid.to_volume(torch.as_tensor(truth.transpose(2, 0, 1)).float())
 
     fixed = _fixed_map_model(model, pattern)
-    kwargs = dict(
-        pick_ori="vector", smoothing=None, pattern_smoothing=None, batch_size=n_times
-    )
+    kwargs = dict(pick_ori="vector", **INDEPENDENT_SAMPLES, batch_size=n_times)
     stc = apply_piunet(evoked, fwd, fixed, sample_cov, **kwargs)
     ref = _mne_stc(evoked, fwd, sample_cov, "eLORETA", "vector").data
     est = stc.data
@@ -753,9 +744,7 @@ def test_prior_amplitude_rule(sample_evoked, sample_vol_forward, sample_cov):
 
     model = tiny_model(sample_vol_forward)
     evoked = sample_evoked.copy().crop(0.08, 0.1)
-    kwargs = dict(
-        pick_ori="vector", smoothing=None, pattern_smoothing=None, precision="float32"
-    )
+    kwargs = dict(pick_ori="vector", **INDEPENDENT_SAMPLES, precision="float32")
     op = make_piunet_operator(evoked.info, sample_vol_forward, sample_cov, model=model)
     stc = apply_piunet(evoked, op, amplitude="prior", **kwargs)
     pattern = apply_piunet(evoked, op, amplitude="init", **kwargs).data
@@ -790,9 +779,7 @@ def test_residual_step(sample_evoked, sample_vol_forward, sample_cov):
 
     model = tiny_model(sample_vol_forward)
     evoked = sample_evoked.copy().crop(0.08, 0.1)
-    kwargs = dict(
-        pick_ori="vector", smoothing=None, pattern_smoothing=None, precision="float32"
-    )
+    kwargs = dict(pick_ori="vector", **INDEPENDENT_SAMPLES, precision="float32")
     op = make_piunet_operator(evoked.info, sample_vol_forward, sample_cov, model=model)
     refined = apply_piunet(evoked, op, **kwargs)
     stc = apply_piunet(evoked, op, residual=0.5, **kwargs)

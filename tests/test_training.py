@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mne_piunet import PIUNet, UNetConfig, apply_piunet
+from mne_piunet._inverse import INDEPENDENT_SAMPLES
 from mne_piunet.simulation import NoiseConfig, SimulationConfig
 from mne_piunet.training import TrainConfig, train_model
 
@@ -272,8 +273,7 @@ def test_training_and_inference_feed_the_network_alike(sample_vol_forward):
         sample_vol_forward,
         model,
         batch_size=5,
-        smoothing=None,
-        pattern_smoothing=None,
+        **INDEPENDENT_SAMPLES,
     )
     train_input, apply_input = seen
     assert train_input.shape == (5, 3, *problem.spec.shape)
