@@ -9,7 +9,7 @@ from ._inverse import (
     make_piunet_operator,
 )
 from ._model import PIUNet, read_model
-from ._network import UNet3D, UNetConfig
+from ._network import UNet3D, UNetConfig, UNetEnsemble
 from ._physics import INIT_METHODS, make_init_kernel
 from ._version import __version__
 
@@ -20,6 +20,7 @@ __all__ = [
     "PIUNetOperator",
     "UNet3D",
     "UNetConfig",
+    "UNetEnsemble",
     "VoxelGrid",
     "__version__",
     "apply_piunet",

@@ -118,7 +118,7 @@ def _train(args):
     pretrained = None
     if args.pretrained is not None:  # fine-tuning keeps its architecture
         pretrained = read_model(args.pretrained, verbose=args.verbose)
-        network = pretrained.config
+        network = pretrained.config or UNetConfig()  # train_model checks the type
     else:
         network = UNetConfig(
             base_channels=args.base_channels,

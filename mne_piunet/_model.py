@@ -10,7 +10,7 @@ from ._docs import fill_doc
 from ._grid import GridSpec
 from ._io import atomic_path
 from ._mne_private import check_option, validate_type
-from ._network import UNet3D, UNetConfig
+from ._network import UNet3D, UNetConfig, UNetEnsemble
 from ._version import __version__
 
 ORIENTATIONS = ("init", "network")
@@ -26,7 +26,7 @@ class PIUNet:
     ----------
     network : torch.nn.Module
         Maps volumes of shape (batch, 3, X, Y, Z) to volumes of the same
-        shape. Usually a :class:`UNet3D`.
+        shape. Usually a :class:`UNet3D` or a :class:`UNetEnsemble`.
     grid : GridSpec
         Shape and spacing of the grid the network works on.
     info : dict | None
@@ -48,7 +48,7 @@ class PIUNet:
         validate_type(network, torch.nn.Module, "network")
         validate_type(grid, GridSpec, "grid")
         validate_type(info, (dict, None), "info")
-        factor = getattr(getattr(network, "config", None), "size_factor", 1)
+        factor = _size_factor(network)
         if any(s % factor for s in grid.shape):
             raise ValueError(
                 f"Grid shape {grid.shape} is not divisible by the network's "
@@ -233,9 +233,15 @@ class PIUNet:
         fname = Path(fname)
         if fname.exists() and not overwrite:
             raise FileExistsError(f"{fname} exists; use overwrite=True to replace it")
-        config = self.config
-        if not isinstance(config, UNetConfig):
-            raise TypeError("Only models whose network is a UNet3D can be saved")
+        if isinstance(self.network, UNetEnsemble):
+            config = self.network.to_dict()
+        elif isinstance(self.config, UNetConfig):
+            config = self.config.to_dict()
+        else:
+            raise TypeError(
+                "Only models whose network is a UNet3D or a UNetEnsemble can be "
+                f"saved, got {type(self.network).__name__}"
+            )
         dtype = torch.float16 if half else torch.float32
         tensors = {
             k: v.detach().to("cpu", dtype).contiguous()
@@ -244,7 +250,7 @@ class PIUNet:
         metadata = {
             "format": _FORMAT,
             "format_version": _FORMAT_VERSION,
-            "config": json.dumps(config.to_dict()),
+            "config": json.dumps(config),
             "grid": json.dumps(
                 {"shape": list(self.grid.shape), "spacing": self.grid.spacing}
             ),
@@ -307,12 +313,11 @@ def read_model(fname, *, verbose=None):
             f"(format={metadata.get('format')!r})"
         )
     try:
-        config = UNetConfig(**json.loads(metadata["config"]))
+        network = _network_from_config(json.loads(metadata["config"]))
         grid = GridSpec(**json.loads(metadata["grid"]))
         info = json.loads(metadata["info"])
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{fname} has invalid model metadata: {err}") from None
-    network = UNet3D(config)
     state = {k: v.float() for k, v in tensors.items()}
     try:
         network.load_state_dict(state)
@@ -324,6 +329,20 @@ def read_model(fname, *, verbose=None):
 
 
 DEFAULT_MODEL = "default"
+
+
+def _size_factor(network):
+    """Return what every grid side must be a multiple of for ``network`` (1: any)."""
+    if isinstance(network, UNetEnsemble):
+        return network.size_factor
+    return getattr(getattr(network, "config", None), "size_factor", 1)
+
+
+def _network_from_config(config):
+    """Build the untrained network a saved model's ``config`` metadata describes."""
+    if "members" in config:
+        return UNetEnsemble.from_dict(config)
+    return UNet3D(UNetConfig(**config))
 
 
 def _largest_moment(init):

@@ -195,3 +195,62 @@ class _Upsample(nn.Module):
 
     def forward(self, x):
         return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class UNetEnsemble(nn.Module):
+    """Weighted mean of the outputs of several U-Nets (a deep ensemble).
+
+    Networks trained with different losses err in different ways (for
+    example a small one that keeps many sources apart and a larger one that
+    places focal sources well); the mean of their maps keeps much of what
+    each does well (see the benchmarks page of the documentation).
+
+    Parameters
+    ----------
+    members : list of UNet3D
+        The networks, all for the same grid.
+    weights : tuple of float | None
+        Positive weight of each member, normalised to sum to 1; ``None``
+        weighs them equally.
+    """
+
+    def __init__(self, members, weights=None):
+        super().__init__()
+        members = list(members)
+        if not members or not all(isinstance(m, UNet3D) for m in members):
+            raise TypeError(
+                f"members must be a non-empty list of UNet3D, got "
+                f"{[type(m).__name__ for m in members]}"
+            )
+        weights = (1.0,) * len(members) if weights is None else tuple(weights)
+        if len(weights) != len(members) or not all(w > 0 for w in weights):
+            raise ValueError(
+                f"weights must be {len(members)} positive numbers, got {weights}"
+            )
+        self.members = nn.ModuleList(members)
+        self.weights = tuple(float(w) / sum(weights) for w in weights)
+
+    @property
+    def size_factor(self):
+        """Every grid side must be a multiple of this (for every member)."""
+        return max(m.config.size_factor for m in self.members)  # powers of 2
+
+    def to_dict(self):
+        """Return the members' configurations and the weights, JSON-friendly."""
+        return {
+            "members": [m.config.to_dict() for m in self.members],
+            "weights": list(self.weights),
+        }
+
+    @classmethod
+    def from_dict(cls, config):
+        """Build an ensemble with untrained members from :meth:`to_dict`'s output."""
+        members = [UNet3D(UNetConfig(**c)) for c in config["members"]]
+        return cls(members, config["weights"])
+
+    def forward(self, x):
+        """Map a batch of volumes (batch, 3, X, Y, Z) to the members' weighted mean."""
+        out = self.weights[0] * self.members[0](x)
+        for weight, member in zip(self.weights[1:], self.members[1:], strict=True):
+            out = out + weight * member(x)
+        return out

@@ -759,6 +759,12 @@ def log_summary(history, n_points=12):
 def _load_pretrained(pretrained, config, spec):
     """Read a model to fine-tune and check that it fits ``config`` and ``spec``."""
     model = check_model(pretrained)
+    if not isinstance(model.network, UNet3D):
+        raise ValueError(
+            "Only a model with one UNet3D can be fine-tuned; this one's network "
+            f"is a {type(model.network).__name__} (fine-tune each member of an "
+            "ensemble on its own, then combine them with UNetEnsemble)"
+        )
     if model.config != config.network:
         raise ValueError(
             f"The pretrained network ({model.config}) differs from "

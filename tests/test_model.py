@@ -3,7 +3,7 @@ import pickle
 import pytest
 import torch
 
-from mne_piunet import GridSpec, PIUNet, UNet3D, UNetConfig, read_model
+from mne_piunet import GridSpec, PIUNet, UNet3D, UNetConfig, UNetEnsemble, read_model
 
 
 @pytest.fixture
@@ -83,3 +83,38 @@ def test_bad_construction():
         PIUNet(torch.nn.Identity(), GridSpec((8, 8, 8), 0.007), {"x": object()})
     with pytest.raises(TypeError, match="Only models whose network is a UNet3D"):
         PIUNet(torch.nn.Identity(), GridSpec((8, 8, 8), 0.007)).save("x.st")
+
+
+def test_ensemble(model, tmp_path):
+    """The weighted mean of its members; saved and read with both weight sets."""
+    torch.manual_seed(1)
+    wide = UNet3D(UNetConfig(base_channels=16, num_res_blocks=1, num_groups=8))
+    ensemble = UNetEnsemble([model.network, wide], weights=(3.0, 1.0))
+    assert ensemble.weights == (0.75, 0.25)
+    x = torch.randn(2, 3, 8, 8, 12)
+    with torch.inference_mode():
+        expected = 0.75 * model.network(x) + 0.25 * wide(x)
+        torch.testing.assert_close(ensemble(x), expected)
+    combined = PIUNet(ensemble, model.grid, model.info)
+    assert combined.config is None  # no single architecture
+    fname = tmp_path / "ensemble.safetensors"
+    combined.save(fname)
+    back = read_model(fname)
+    assert isinstance(back.network, UNetEnsemble)
+    assert back.network.weights == ensemble.weights
+    assert [m.config for m in back.network.members] == [model.config, wide.config]
+    with torch.inference_mode():
+        torch.testing.assert_close(back.network(x), expected)
+    with pytest.raises(ValueError, match="not divisible by the network's size"):
+        PIUNet(ensemble, GridSpec((6, 8, 8), 0.007))
+
+
+def test_ensemble_errors(model):
+    with pytest.raises(TypeError, match="non-empty list of UNet3D, got"):
+        UNetEnsemble([model.network, torch.nn.Identity()])
+    with pytest.raises(TypeError, match="non-empty list of UNet3D"):
+        UNetEnsemble([])
+    with pytest.raises(ValueError, match="weights must be 2 positive numbers"):
+        UNetEnsemble([model.network, model.network], weights=(1.0,))
+    with pytest.raises(ValueError, match="weights must be 2 positive numbers"):
+        UNetEnsemble([model.network, model.network], weights=(1.0, 0.0))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mne_piunet import PIUNet, UNetConfig, apply_piunet
+from mne_piunet import PIUNet, UNetConfig, UNetEnsemble, apply_piunet
 from mne_piunet._inverse import INDEPENDENT_SAMPLES
 from mne_piunet.simulation import NoiseConfig, SimulationConfig
 from mne_piunet.training import TrainConfig, train_model
@@ -247,6 +247,9 @@ def test_fine_tune_from_pretrained(sample_vol_forward):
     wider = replace(CONFIG, network=UNetConfig(base_channels=8, num_groups=2))
     with pytest.raises(ValueError, match="pretrained network"):
         train_model(sample_vol_forward, wider, pretrained=base, device="cpu")
+    pair = PIUNet(UNetEnsemble([base.network, base.network]), base.grid, base.info)
+    with pytest.raises(ValueError, match="network is a UNetEnsemble"):
+        train_model(sample_vol_forward, CONFIG, pretrained=pair, device="cpu")
 
 
 def test_training_and_inference_feed_the_network_alike(sample_vol_forward):
