@@ -85,7 +85,7 @@ fig.suptitle("simulated data of the 32-channel cap")
 # %%
 # Two other ways to get a model for your montage. Fine-tuning starts from a
 # pretrained model instead of random weights (same network configuration and
-# grid): ``train_model(fwd, config, pretrained="default")``. And training on
+# grid): ``train_model(fwd, config, pretrained="small")``. And training on
 # random electrode subsets and ``lambda2`` values makes one model for many
 # montages: ``TrainConfig(n_channels=(32, 61), lambda2_range=(1 / 16, 1 / 4))``
 # draws, at every step, one of ``n_kernels`` inits computed for random subsets

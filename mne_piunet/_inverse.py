@@ -137,7 +137,17 @@ class PIUNetOperator:
             return (self.n_sources, 3, n_times)
         return (self.n_sources, n_times)
 
-    def apply(self, data, run, *, nave, smoothed=None, pattern_sigma=0.0, out=None):
+    def apply(
+        self,
+        data,
+        run,
+        *,
+        nave,
+        smoothed=None,
+        pattern_sigma=0.0,
+        first_sample=0,
+        out=None,
+    ):
         """Sensor data (n_channels, n_times) -> sources, reduced by ``run.pick_ori``.
 
         Each batch of time points goes through every stage before the next,
@@ -146,7 +156,9 @@ class PIUNetOperator:
         the data the init (the network's input) is computed from; the
         amplitudes are fitted to ``data`` itself. ``pattern_sigma``
         (samples), when not 0, smooths the network's maps over time first
-        (:meth:`_smoothed_patterns`). ``out``, when given, receives the
+        (:meth:`_smoothed_patterns`); ``first_sample`` is where ``data``
+        starts in the recording (raw chunks), so that the network sees the
+        same samples whatever the chunks. ``out``, when given, receives the
         solution in place (e.g. a slice of a float32 array).
         """
         _check_finite(data)
@@ -166,7 +178,7 @@ class PIUNetOperator:
             patterns = None
             if pattern_sigma:
                 patterns = self._smoothed_patterns(
-                    smoothed, kernel, network, run, pattern_sigma
+                    smoothed, kernel, network, run, pattern_sigma, first_sample
                 )
             for start in range(0, n_times, step):
                 block = torch.as_tensor(data[:, start : start + step])
@@ -194,22 +206,32 @@ class PIUNetOperator:
                 out[..., start : start + step] = sol
         return out
 
-    def _smoothed_patterns(self, smoothed, kernel, network, run, sigma):
+    def _smoothed_patterns(self, smoothed, kernel, network, run, sigma, first_sample):
         """Return the network's maps of all time points, magnitudes smoothed.
 
-        Each time point's map is divided by its largest magnitude, so that
-        each counts alike whatever its amplitude; the magnitudes are then
-        averaged over a Gaussian window of ``sigma`` samples, and each point
-        keeps its own direction at its own time.
+        The network runs on every :func:`_pattern_stride`-th sample of the
+        recording (counted from its first sample, ``first_sample`` samples
+        before ``smoothed``'s); each of those maps is divided by its largest
+        magnitude, so that each counts alike whatever its amplitude, and
+        interpolated linearly to the samples in between. The magnitudes are
+        then averaged over a Gaussian window of ``sigma`` samples, and each
+        point keeps its own direction at its own time.
         """
         n_times, step = smoothed.shape[-1], run.batch_size
-        patterns = torch.empty((n_times, self.n_sources, 3))  # filled in place
-        for start in range(0, n_times, step):
-            init = kernel.apply(smoothed[:, start : start + step], device=run.device)
-            pattern = self.model.pattern(init, self.grid, network=network)
-            patterns[start : start + step] = pattern
+        stride = _pattern_stride(sigma)
+        at = np.arange(-first_sample % stride, n_times, stride)
+        at = at if len(at) else np.array([0])  # a chunk shorter than the stride
+        tiny = torch.finfo(torch.float32).tiny
+        shapes = torch.empty((len(at), self.n_sources, 3))  # filled in place
+        for start in range(0, len(at), step):
+            init = kernel.apply(
+                smoothed[:, at[start : start + step]], device=run.device
+            )
+            pattern = self.model.pattern(init, self.grid, network=network).cpu()
+            largest = pattern.norm(dim=2, keepdim=True).amax(dim=1, keepdim=True)
+            shapes[start : start + step] = pattern / largest.clamp_min(tiny)
+        patterns = _interpolate_in_time(shapes, at, n_times)
         length = patterns.norm(dim=2, keepdim=True)
-        tiny = torch.finfo(length.dtype).tiny
         shape = length / length.amax(dim=1, keepdim=True).clamp_min(tiny)
         shape = torch.as_tensor(_smooth(shape.numpy(), sigma, axis=0))
         return patterns.div_(length.clamp_min_(tiny)).mul_(shape)
@@ -292,6 +314,33 @@ def _smooth(data, sigma, axis=-1):
     if not sigma:
         return data
     return gaussian_filter1d(data, sigma, axis=axis, mode="nearest")
+
+
+def _pattern_stride(sigma):
+    """Return every how many samples the network runs under map smoothing.
+
+    One sample per standard deviation of the smoothing window (rounded
+    down): the window averages the maps in between anyway.
+    """
+    return max(1, int(sigma))
+
+
+def _interpolate_in_time(values, at, n_times):
+    """Interpolate ``values`` (n_at, ...) at sorted samples ``at`` to 0..n_times-1.
+
+    Linear between the samples, constant beyond the first and the last.
+    """
+    if len(at) == n_times:
+        return values
+    times = np.arange(n_times)
+    right = np.searchsorted(at, times, side="right").clip(1, max(len(at) - 1, 1))
+    left = right - 1
+    right = right.clip(max=len(at) - 1)
+    span = np.maximum(at[right] - at[left], 1)
+    weight = torch.as_tensor(((times - at[left]) / span).clip(0, 1), dtype=values.dtype)
+    weight = weight.reshape(-1, *[1] * (values.dim() - 1))
+    out = values[left].mul_(1 - weight)
+    return out.add_(values[right].mul_(weight))
 
 
 def _pad(sigma):
@@ -777,9 +826,13 @@ def apply_piunet_raw(
     chunks = range(start, stop, buffer_size)
     logger.info(f"Applying 3D-PIUNet to {stop - start} samples on {run}...")
     sigma, pattern_sigma = _sigmas(smoothing, pattern_smoothing, raw.info["sfreq"])
-    # The maps of a chunk need those of pattern_pad samples around it, and
-    # those need the data of data_pad samples further out.
-    pattern_pad, data_pad = _pad(pattern_sigma), _pad(sigma)
+    # The maps of a chunk need those of pattern_pad samples around it (the
+    # window, and a network sample beyond it to interpolate from), and those
+    # need the data of data_pad samples further out.
+    pattern_pad = _pad(pattern_sigma) + _pattern_stride(pattern_sigma) * (
+        pattern_sigma > 0
+    )
+    data_pad = _pad(sigma)
     for first in ProgressBar(chunks, mesg="Raw chunks"):
         last = min(first + buffer_size, stop)
         lo, hi = max(first - pattern_pad, 0), min(last + pattern_pad, raw.n_times)
@@ -792,6 +845,7 @@ def apply_piunet_raw(
             nave=1,
             smoothed=smoothed,
             pattern_sigma=pattern_sigma,
+            first_sample=lo,
             out=np.empty(op.out_shape(hi - lo, pick_ori), np.float32),
         )
         sol[..., first - start : last - start] = chunk[..., first - lo : last - lo]

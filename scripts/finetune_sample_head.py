@@ -1,7 +1,8 @@
-"""Fine-tune the default model on one subject's head model (per-subject workflow).
+"""Fine-tune the small model on one subject's head model (per-subject workflow).
 
-What a user with their own MRI-based forward can do: start from the shipped
-default and train on sources simulated through *their* forward (same
+What a user with their own MRI-based forward can do: start from the
+``"small"`` model (the default ensemble's first member; an ensemble is not
+fine-tuned as a whole) and train on sources simulated through *their* forward (same
 training distribution as the default's last stage: 1 to 5 sources, coloured
 noise, SNR -10 to 30 dB, fitted amplitudes), for a fixed time budget. Here
 the subject is the MNE sample subject (real 3-layer BEM, 60 digitised
@@ -53,7 +54,7 @@ def main():
     parser.add_argument("--out", default=ROOT / "runs" / "sample-head")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    default = read_model("default")
+    default = read_model("small")
     config = finetune_config(default, n_steps=100_000)  # the time limit ends it
     head = load_sample_head(spacing=0.007)
     model = train_model(

@@ -70,4 +70,4 @@ if __name__ == "__main__":
     if option is not None:
         sys.argv.remove(option)
     config, name = VARIANTS[option]
-    train(config, ROOT / "runs" / name, pretrained="default")
+    train(config, ROOT / "runs" / name, pretrained="small")

@@ -1,7 +1,7 @@
 """Train the first stage of the default model (CPU-sized, 1 to 10 sources).
 
-The shipped default is this run (8,900 steps) fine-tuned by
-``train_few_sources.py``.
+The "small" model (the default's first member) is this run (8,900 steps)
+fine-tuned by ``train_few_sources.py``.
 
 Run from the repository root; resumes from runs/default/checkpoint.pt:
 

@@ -1,6 +1,6 @@
 """Fine-tune the default towards the earth mover's distance, 1 to 10 sources.
 
-Starts from the shipped default and keeps its real-recording training
+Starts from the "small" model and keeps its real-recording training
 (coloured-noise pool, SNR -10 to 30 dB, noise-only samples, fitted
 amplitudes) but adds to the L1 loss a multi-scale surrogate of the earth
 mover's distance (``TrainConfig.pooled_scales``), draws 1 to 10 sources (a
@@ -35,4 +35,4 @@ EMD = dataclasses.replace(
 )
 
 if __name__ == "__main__":
-    train(EMD, ROOT / "runs" / "emd", pretrained="default")
+    train(EMD, ROOT / "runs" / "emd", pretrained="small")

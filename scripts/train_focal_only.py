@@ -29,4 +29,4 @@ FOCAL_ONLY = dataclasses.replace(
 )
 
 if __name__ == "__main__":
-    train(FOCAL_ONLY, ROOT / "runs" / "focal-only", pretrained="default")
+    train(FOCAL_ONLY, ROOT / "runs" / "focal-only", pretrained="small")

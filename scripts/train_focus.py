@@ -34,4 +34,4 @@ FOCUS = dataclasses.replace(
 )
 
 if __name__ == "__main__":
-    train(FOCUS, ROOT / "runs" / "focus", pretrained="default")
+    train(FOCUS, ROOT / "runs" / "focus", pretrained="small")

@@ -1,6 +1,6 @@
 """Fine-tune the default on an even mix of white and coloured noise.
 
-The shipped default (``train_real_noise.py``) traded single-source accuracy
+The "small" model (``train_real_noise.py``) traded single-source accuracy
 on white-noise data for real recordings (75 % of its batches had coloured
 noise). This run starts from it and trains on half white-noise batches with
 30 % single sources, same SNR range, noise-only samples and fitted
@@ -34,4 +34,4 @@ MIXED_NOISE = dataclasses.replace(
 )
 
 if __name__ == "__main__":
-    train(MIXED_NOISE, ROOT / "runs" / "mixed-noise", pretrained="default")
+    train(MIXED_NOISE, ROOT / "runs" / "mixed-noise", pretrained="small")

@@ -1,6 +1,6 @@
 """Fine-tune the default model for real recordings (coloured noise, baselines).
 
-Starts from the shipped default (1 to 5 sources, white noise) and trains on
+Starts from the white-noise model (1 to 5 sources, white noise) and trains on
 what real data add: noise from a pool of 32 coloured covariances (random
 background dipoles plus sensor noise), each batch's init computed with its
 own covariance (75 % of batches; the rest white noise with the ad-hoc one),
@@ -11,9 +11,10 @@ runs/real-noise/checkpoint.pt:
 
     python scripts/train_real_noise.py --time-limit 3600
 
-The shipped default is this run at 6,000 steps (48,000 samples, 58 minutes on
-2 CPU cores; the learning rate halved to 1.6e-5 on plateaus): validation L1
-0.049 -> 0.046 (eLORETA init 0.237, all-zero map 0.062).
+The "small" model (the default's first member) is this run at 6,000 steps
+(48,000 samples, 58 minutes on 2 CPU cores; the learning rate halved to
+1.6e-5 on plateaus): validation L1 0.049 -> 0.046 (eLORETA init 0.237, all-
+zero map 0.062).
 """
 
 import dataclasses
@@ -39,4 +40,4 @@ REAL_NOISE = dataclasses.replace(
 )
 
 if __name__ == "__main__":
-    train(REAL_NOISE, ROOT / "runs" / "real-noise", pretrained="default")
+    train(REAL_NOISE, ROOT / "runs" / "real-noise", pretrained="white-noise")

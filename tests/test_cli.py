@@ -42,14 +42,18 @@ def test_train_fine_tunes_a_pretrained_model(tmp_path, capsys):
     from mne_piunet import read_model
 
     out = tmp_path / "tuned.safetensors"
-    args = ["--verbose", "warning", "train", "--pretrained", "default"]
+    args = ["--verbose", "warning", "train", "--pretrained", "small"]
     args += ["--steps", "1", "--batch-size", "1", "--out", str(out)]
     assert main(args) == 0
     assert "Saved <PIUNet" in capsys.readouterr().out
-    tuned, default = read_model(out), read_model("default")
-    assert tuned.config == default.config  # the architecture comes along
-    assert tuned.info["training"]["pretrained"] == default.info["training"]
+    tuned, small = read_model(out), read_model("small")
+    assert tuned.config == small.config  # the architecture comes along
+    assert tuned.info["training"]["pretrained"] == small.info["training"]
     assert tuned.info["training"]["steps"] == 1
+    # the default is an ensemble: the error says what to fine-tune instead
+    args[4] = "default"
+    with pytest.raises(ValueError, match="fine-tune each member"):
+        main(args)
 
 
 def test_benchmark_picks_numbers_of_sources(tmp_path):

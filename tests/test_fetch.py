@@ -143,7 +143,7 @@ def test_cli_fetch_and_models(server, capsys):
     assert str(cache / "test.safetensors") in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["default", "robust", "large"])
+@pytest.mark.parametrize("name", ["default", "small", "robust", "large"])
 def test_shipped_model_resolves_offline(name, tmp_path, monkeypatch):
     """The bundled models match their registry hashes and need no network."""
     monkeypatch.setenv(fetch_mod.URL_KEY, "http://127.0.0.1:9/")  # nothing listens

@@ -588,6 +588,7 @@ def test_smoothing(sample_evoked, sample_vol_forward, sample_cov):
 
 def test_pattern_smoothing(sample_evoked, sample_vol_forward, sample_cov):
     """Map shapes are averaged over time; amplitudes stay each time point's own."""
+    from scipy.interpolate import interp1d
     from scipy.ndimage import gaussian_filter1d
 
     evoked = sample_evoked.copy().pick("eeg").crop(0.0, 0.1)
@@ -601,13 +602,21 @@ def test_pattern_smoothing(sample_evoked, sample_vol_forward, sample_cov):
         pattern_smoothing=0.01,
         **kwargs,
     )
-    # the rule by hand on MNE's eLORETA: each time's magnitudes over their
-    # maximum, smoothed over time, in eLORETA's directions, times its largest moment
+    # the rule by hand on MNE's eLORETA: the maps of every second sample (the
+    # window's sigma is 2.5 samples) over their largest magnitude, interpolated
+    # linearly in between; their magnitudes over their maximum, smoothed over
+    # time, in eLORETA's directions, times each time's largest moment
     ref = _mne_stc(evoked, sample_vol_forward, sample_cov, "eLORETA", "vector").data
     length = np.linalg.norm(ref, axis=1)
     sigma = 0.01 * evoked.info["sfreq"] / (2 * np.sqrt(2 * np.log(2)))
+    assert 2 < sigma < 3
+    at = np.arange(0, len(evoked.times), 2)
+    maps = interp1d(
+        at, ref[..., at] / length[:, at].max(axis=0), fill_value="extrapolate"
+    )(np.arange(len(evoked.times)).clip(max=at[-1]))
+    magnitude = np.linalg.norm(maps, axis=1)
     shape = gaussian_filter1d(
-        length / length.max(axis=0), sigma, axis=1, mode="nearest"
+        magnitude / magnitude.max(axis=0), sigma, axis=1, mode="nearest"
     )
     expected = shape[:, None] * ref / length[:, None] * np.abs(ref).max(axis=(0, 1))
     assert_allclose(stc.data, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
