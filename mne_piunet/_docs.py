@@ -165,9 +165,10 @@ pattern_smoothing : float | None
     its amplitude is fitted to its own data, so that the shape of the
     estimate changes smoothly while its size follows the data. As the
     window averages neighbouring maps anyway, the network runs on one sample
-    per standard deviation of the window (FWHM / 2.355, rounded down; every
-    second sample of the sample data at 150 Hz, every fourth at 250 Hz) and
-    the maps in between are interpolated linearly. ``None`` (or
+    per standard deviation of the window (FWHM / 2.355 in samples, rounded
+    down: with 40 ms every second sample at 150 Hz, every fourth at 250 Hz,
+    every tenth at 600 Hz) and the maps in between are interpolated
+    linearly. ``None`` (or
     0): each time point keeps its own map (use it when the "time points" are
     independent samples). The default, 40 ms, was chosen on the sample
     subject's visual responses (``benchmarks/real_data.py``): without it
