@@ -333,9 +333,8 @@ def _interpolate_in_time(values, at, n_times):
     if len(at) == n_times:
         return values
     times = np.arange(n_times)
-    right = np.searchsorted(at, times, side="right").clip(1, max(len(at) - 1, 1))
-    left = right - 1
-    right = right.clip(max=len(at) - 1)
+    left = (np.searchsorted(at, times, side="right") - 1).clip(0, len(at) - 1)
+    right = (left + 1).clip(max=len(at) - 1)
     span = np.maximum(at[right] - at[left], 1)
     weight = torch.as_tensor(((times - at[left]) / span).clip(0, 1), dtype=values.dtype)
     weight = weight.reshape(-1, *[1] * (values.dim() - 1))
@@ -346,6 +345,14 @@ def _interpolate_in_time(values, at, n_times):
 def _pad(sigma):
     """Return how far (samples) smoothing of ``sigma`` samples looks each way."""
     return int(np.ceil(4 * sigma)) if sigma else 0
+
+
+def _pattern_pad(sigma):
+    """Return how far (samples) the smoothed maps look each way.
+
+    The window, and one network sample beyond it to interpolate from.
+    """
+    return _pad(sigma) + _pattern_stride(sigma) if sigma else 0
 
 
 def _check_finite(data):
@@ -829,10 +836,7 @@ def apply_piunet_raw(
     # The maps of a chunk need those of pattern_pad samples around it (the
     # window, and a network sample beyond it to interpolate from), and those
     # need the data of data_pad samples further out.
-    pattern_pad = _pad(pattern_sigma) + _pattern_stride(pattern_sigma) * (
-        pattern_sigma > 0
-    )
-    data_pad = _pad(sigma)
+    pattern_pad, data_pad = _pattern_pad(pattern_sigma), _pad(sigma)
     for first in ProgressBar(chunks, mesg="Raw chunks"):
         last = min(first + buffer_size, stop)
         lo, hi = max(first - pattern_pad, 0), min(last + pattern_pad, raw.n_times)

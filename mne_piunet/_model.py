@@ -48,7 +48,7 @@ class PIUNet:
         validate_type(network, torch.nn.Module, "network")
         validate_type(grid, GridSpec, "grid")
         validate_type(info, (dict, None), "info")
-        factor = _size_factor(network)
+        factor = getattr(network, "size_factor", 1)
         if any(s % factor for s in grid.shape):
             raise ValueError(
                 f"Grid shape {grid.shape} is not divisible by the network's "
@@ -329,13 +329,6 @@ def read_model(fname, *, verbose=None):
 
 
 DEFAULT_MODEL = "default"
-
-
-def _size_factor(network):
-    """Return what every grid side must be a multiple of for ``network`` (1: any)."""
-    if isinstance(network, UNetEnsemble):
-        return network.size_factor
-    return getattr(getattr(network, "config", None), "size_factor", 1)
 
 
 def _network_from_config(config):

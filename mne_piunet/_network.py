@@ -157,6 +157,11 @@ class UNet3D(nn.Module):
             nn.Conv3d(ch, cfg.out_channels, 3, padding=1),
         )
 
+    @property
+    def size_factor(self):
+        """Every grid side must be a multiple of this."""
+        return self.config.size_factor
+
     def _block(self, in_ch, out_ch, level):
         cfg = self.config
         block = _ResBlock(in_ch, out_ch, cfg.num_groups)
@@ -168,7 +173,7 @@ class UNet3D(nn.Module):
 
     def forward(self, x):
         """Map a batch of volumes (batch, 3, X, Y, Z) to refined volumes."""
-        factor = self.config.size_factor
+        factor = self.size_factor
         if any(s % factor for s in x.shape[2:]):
             raise ValueError(
                 f"Grid sides must be multiples of {factor} for this network, "
@@ -233,7 +238,7 @@ class UNetEnsemble(nn.Module):
     @property
     def size_factor(self):
         """Every grid side must be a multiple of this (for every member)."""
-        return max(m.config.size_factor for m in self.members)  # powers of 2
+        return max(m.size_factor for m in self.members)  # powers of 2
 
     def to_dict(self):
         """Return the members' configurations and the weights, JSON-friendly."""

@@ -41,15 +41,15 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    default = read_model("small")
+    small = read_model("small")
     # as the per-subject fine-tuning (8 noise covariances per head)
-    config = finetune_config(default, n_steps=args.steps, val_every=500)
+    config = finetune_config(small, n_steps=args.steps, val_every=500)
     heads = make_template_head_pool(HeadPoolConfig(n_heads=args.heads), verbose=True)
     out = ROOT / "runs" / f"head-pool-{args.heads}"
     model = train_model(
         heads,
         config,
-        pretrained=default,
+        pretrained=small,
         checkpoint_dir=out,
         resume=True,
         verbose=True,

@@ -54,13 +54,13 @@ def main():
     parser.add_argument("--out", default=ROOT / "runs" / "sample-head")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    default = read_model("small")
-    config = finetune_config(default, n_steps=100_000)  # the time limit ends it
+    small = read_model("small")
+    config = finetune_config(small, n_steps=100_000)  # the time limit ends it
     head = load_sample_head(spacing=0.007)
     model = train_model(
         head.forward,
         config,
-        pretrained=default,
+        pretrained=small,
         checkpoint_dir=Path(args.out),
         time_limit=args.time_limit,
         verbose=True,

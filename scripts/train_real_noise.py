@@ -13,8 +13,8 @@ runs/real-noise/checkpoint.pt:
 
 The "small" model (the default's first member) is this run at 6,000 steps
 (48,000 samples, 58 minutes on 2 CPU cores; the learning rate halved to
-1.6e-5 on plateaus): validation L1 0.049 -> 0.046 (eLORETA init 0.237, all-
-zero map 0.062).
+1.6e-5 on plateaus): validation L1 0.049 -> 0.046 (eLORETA init 0.237,
+all-zero map 0.062).
 """
 
 import dataclasses
