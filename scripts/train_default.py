@@ -33,8 +33,12 @@ CONFIG = TrainConfig(
 )
 
 
-def train(config, run_dir, *, pretrained=None):
-    """Train (resuming from ``run_dir``) and save ``run_dir``/model.safetensors."""
+def train(config, run_dir, *, pretrained=None, heads=None):
+    """Train (resuming from ``run_dir``) and save ``run_dir``/model.safetensors.
+
+    ``heads``, when given, is called (after the arguments are parsed) for the
+    forward or forwards to train on; the default is the template head.
+    """
     # the running script's own docstring (this function serves every train_*.py)
     parser = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__)
     parser.add_argument("--time-limit", type=float, default=None)
@@ -43,7 +47,10 @@ def train(config, run_dir, *, pretrained=None):
     parser.add_argument("--device", default="cpu", help='for example "cuda"')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    fwd = make_template_forward("easycap-M10", 0.007)
+    if heads is None:
+        fwd = make_template_forward("easycap-M10", 0.007)
+    else:
+        fwd = heads()
     model = train_model(
         fwd,
         config,
