@@ -32,7 +32,7 @@ LARGE_POOL = dataclasses.replace(LARGE_BALANCED, seed=23)
 
 
 def pool():
-    """The 8 heads of the pool, the unvaried template first."""
+    """Return the 8 heads of the pool, the unvaried template first."""
     return make_template_head_pool(HeadPoolConfig(n_heads=8), verbose=True)
 
 
