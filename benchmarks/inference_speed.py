@@ -35,7 +35,7 @@ import torch
 
 from mne_piunet import GridSpec, PIUNet, UNet3D, UNetConfig, apply_piunet, read_model
 from mne_piunet._eeg import add_average_reference_projector
-from mne_piunet._inverse import AMPLITUDES, INDEPENDENT_SAMPLES
+from mne_piunet._inverse import AMPLITUDES, INDEPENDENT_SAMPLES, RESIDUAL_METHODS
 from mne_piunet._model import use_bf16
 from mne_piunet.datasets import load_sample_head
 
@@ -114,6 +114,7 @@ def part_evoked(args):
         head.noise_cov,
         amplitude=args.amplitude,
         residual=args.residual,
+        residual_method=args.residual_method,
         **precision,
     )
     seconds = time.perf_counter() - t0
@@ -141,7 +142,7 @@ def part_evoked(args):
     return [
         dict(
             method=f"PIUNet ({args.model} model, {args.precision}, {args.amplitude}, "
-            f"residual {args.residual})",
+            f"residual {args.residual} {args.residual_method})",
             n_times=len(head.evoked.times),
             seconds=seconds,
             peak_rss_mb=_peak_rss_mb(),
@@ -221,6 +222,7 @@ def main():
     )
     parser.add_argument("--amplitude", choices=AMPLITUDES, default="fit")
     parser.add_argument("--residual", type=float, default=0.0)
+    parser.add_argument("--residual-method", choices=RESIDUAL_METHODS, default="init")
     parser.add_argument("--seconds", type=float, default=3.0, help="per timing")
     parser.add_argument("--raw-seconds", type=float, default=60.0)
     parser.add_argument("--out", default=None, help="also write the tables here")

@@ -32,7 +32,7 @@ from mne.minimum_norm import apply_inverse, make_inverse_operator
 
 from mne_piunet import apply_piunet, make_init_kernel, read_model
 from mne_piunet._grid import forward_source_positions
-from mne_piunet._inverse import AMPLITUDES, ORIENTATIONS
+from mne_piunet._inverse import AMPLITUDES, ORIENTATIONS, RESIDUAL_METHODS
 from mne_piunet.datasets import load_sample_head
 from mne_piunet.simulation import EvokedSimulationConfig, simulate_evoked
 
@@ -271,6 +271,12 @@ def main():
         "--residual", type=float, default=0.0, help="apply_piunet's residual step"
     )
     parser.add_argument(
+        "--residual-method",
+        default="init",
+        choices=RESIDUAL_METHODS,
+        help="apply_piunet's residual_method",
+    )
+    parser.add_argument(
         "--no-network",
         action="store_true",
         help="replace the network by the identity: the refine rule (amplitude, "
@@ -284,6 +290,7 @@ def main():
         amplitude=args.amplitude,
         orientation=args.orientation,
         residual=args.residual,
+        residual_method=args.residual_method,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -310,7 +317,7 @@ def main():
         f"Model: {args.model}, smoothing: {args.smoothing} s, "
         f"pattern smoothing: {args.pattern_smoothing} s, "
         f"amplitude: {args.amplitude}, orientation: {args.orientation}, "
-        f"residual: {args.residual}"
+        f"residual: {args.residual} ({args.residual_method})"
         + (", network replaced by the identity" if args.no_network else ""),
         "",
     ]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._inverse import AMPLITUDES, INDEPENDENT_SAMPLES, ORIENTATIONS
+from ._inverse import AMPLITUDES, INDEPENDENT_SAMPLES, ORIENTATIONS, RESIDUAL_METHODS
 from .benchmark import METHODS
 
 
@@ -161,6 +161,7 @@ def _benchmark(args):
         amplitude=args.amplitude,
         orientation=args.orientation,
         residual=args.residual,
+        residual_method=args.residual_method,
     )
     if args.quick:
         config = quick_config(config)
@@ -301,6 +302,12 @@ def main(argv=None):
         type=float,
         default=0.0,
         help="PIUNet's data-consistency step, 0 to 1 (see apply_piunet)",
+    )
+    bench.add_argument(
+        "--residual-method",
+        choices=RESIDUAL_METHODS,
+        default="init",
+        help="what estimates the unexplained data's sources (see apply_piunet)",
     )
     bench.add_argument("--out", default="benchmark-results", help="output folder")
     bench.set_defaults(func=_benchmark)

@@ -38,6 +38,7 @@ from ._physics import (
 
 _PICK_ORI = (None, "normal", "vector")
 AMPLITUDES = ("fit", "prior", "init")
+RESIDUAL_METHODS = ("init", "network")
 _INITS_IN_AM = ("eLORETA", "MNE")  # dSPM and sLORETA are noise-normalised
 _DEFAULT_LAMBDA2 = 1.0 / 9.0
 # apply_piunet's keyword arguments for data whose time points are independent
@@ -84,6 +85,7 @@ class PIUNetOperator:
         self._kernels = {}  # nave -> InitKernel
         self._fit_maps = {}  # (nave, device) -> whitener and whitened gain, tensors
         self._gains = {}  # device -> gain tensor (for the residual step)
+        self._ranks = {}  # nave -> rank of the whitener (the residual's noise)
 
     @property
     def n_sources(self):
@@ -162,7 +164,11 @@ class PIUNetOperator:
         solution in place (e.g. a slice of a float32 array).
         """
         _check_finite(data)
-        if run.residual and self.init not in _INITS_IN_AM:
+        if (
+            run.residual
+            and run.residual_method == "init"
+            and self.init not in _INITS_IN_AM
+        ):
             raise ValueError(
                 f"residual needs an init in A·m, one of {_INITS_IN_AM}; got "
                 f"init={self.init!r} (noise-normalised) with residual={run.residual}"
@@ -186,22 +192,13 @@ class PIUNetOperator:
                 pattern = None
                 if patterns is not None:
                     pattern = patterns[start : start + step].to(device)
-                fit = lambda2 = None
-                if run.amplitude in ("fit", "prior"):
-                    fit = self._fit(block, nave, device)
-                if run.amplitude == "prior":
-                    lambda2 = self.lambda2
-                sol = self.model.refine(
-                    init,
-                    self.grid,
-                    fit=fit,
-                    network=network,
-                    lambda2=lambda2,
-                    orientation=run.orientation,
-                    pattern=pattern,
-                )
-                if run.residual:
+                sol = self._refine(block, init, nave, network, run, pattern=pattern)
+                if run.residual and run.residual_method == "init":
                     sol = sol + run.residual * self._residual_init(block, sol, kernel)
+                elif run.residual:
+                    sol = sol + run.residual * self._residual_network(
+                        block, sol, kernel, nave, network, run
+                    )
                 sol = _reduce(sol, run.pick_ori, normals).cpu().numpy()
                 out[..., start : start + step] = sol
         return out
@@ -236,16 +233,63 @@ class PIUNetOperator:
         shape = torch.as_tensor(_smooth(shape.numpy(), sigma, axis=0))
         return patterns.div_(length.clamp_min_(tiny)).mul_(shape)
 
-    def _residual_init(self, block, sol, kernel):
-        """Return the init's estimate of the data that ``sol`` leaves unexplained."""
+    def _refine(self, block, init, nave, network, run, *, pattern=None):
+        """Refine ``init`` with the run's amplitude rule; ``block`` is its data."""
+        fit = lambda2 = None
+        if run.amplitude in ("fit", "prior"):
+            fit = self._fit(block, nave, run.device)
+        if run.amplitude == "prior":
+            lambda2 = self.lambda2
+        return self.model.refine(
+            init,
+            self.grid,
+            fit=fit,
+            network=network,
+            lambda2=lambda2,
+            orientation=run.orientation,
+            pattern=pattern,
+        )
+
+    def _residual_network(self, block, sol, kernel, nave, network, run):
+        """Return the network's map of the data ``sol`` leaves unexplained.
+
+        Each time point's map is weighted by the share of its unexplained
+        (whitened) power that exceeds the noise's; time points explained to
+        within the noise get nothing and cost no network call.
+        """
+        residual = self._residual(block, sol)
+        whitened, _ = self._fit(residual, nave, run.device)
+        power = (whitened**2).sum(dim=1).clamp_min(torch.finfo(whitened.dtype).tiny)
+        excess = (1 - self._noise_rank(nave) / power).clamp_min(0)
+        out = torch.zeros_like(sol)
+        active = torch.nonzero(excess).flatten()
+        if len(active):
+            left = residual[:, active]
+            init = kernel.apply(left, device=run.device)
+            refined = self._refine(left, init, nave, network, run)
+            out[active] = (refined * excess[active].reshape(-1, 1, 1)).to(sol.dtype)
+        return out
+
+    def _noise_rank(self, nave):
+        """Degrees of freedom of the whitened noise (channels less projectors)."""
+        if nave not in self._ranks:
+            self._ranks[nave] = int(np.linalg.matrix_rank(self.kernel(nave).whitener))
+        return self._ranks[nave]
+
+    def _residual(self, block, sol):
+        """Return the sensor data (n_channels, n) that ``sol`` leaves unexplained."""
         device = sol.device
         if device not in self._gains:  # native byte order: FIF arrays are big-endian
             gain = np.asarray(self.gain, dtype=np.float64)
             self._gains[device] = torch.as_tensor(gain, device=device)
         gain = self._gains[device]
         explained = gain @ sol.reshape(len(sol), -1).T.to(gain.dtype)
-        residual = block.to(device=device, dtype=gain.dtype) - explained
-        return kernel.apply(residual, device=device).to(sol.dtype)
+        return block.to(device=device, dtype=gain.dtype) - explained
+
+    def _residual_init(self, block, sol, kernel):
+        """Return the init's estimate of the data that ``sol`` leaves unexplained."""
+        residual = self._residual(block, sol)
+        return kernel.apply(residual, device=sol.device).to(sol.dtype)
 
     def _fit(self, block, nave, device):
         """Whitened data and gain: the least-squares amplitude of the rule."""
@@ -533,6 +577,7 @@ class _Run:
     amplitude: str
     orientation: str
     residual: float
+    residual_method: str
     batch_size: int
     device: torch.device
     bf16: bool
@@ -554,6 +599,7 @@ def _check_run_args(
     amplitude,
     orientation,
     residual,
+    residual_method,
     batch_size,
     device,
     precision,
@@ -564,6 +610,7 @@ def _check_run_args(
     check_option("amplitude", amplitude, AMPLITUDES)
     check_option("orientation", orientation, ORIENTATIONS)
     residual = check_residual(residual)
+    check_option("residual_method", residual_method, RESIDUAL_METHODS)
     device = get_device(device)
     if batch_size is None:
         batch_size = 128 if device.type == "cuda" else cpu_batch_size
@@ -571,7 +618,16 @@ def _check_run_args(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     bf16 = use_bf16(precision, device)
-    return _Run(pick_ori, amplitude, orientation, residual, batch_size, device, bf16)
+    return _Run(
+        pick_ori,
+        amplitude,
+        orientation,
+        residual,
+        residual_method,
+        batch_size,
+        device,
+        bf16,
+    )
 
 
 @verbose
@@ -588,6 +644,7 @@ def apply_piunet(
     amplitude="fit",
     orientation="init",
     residual=0.0,
+    residual_method="init",
     smoothing=0.02,
     pattern_smoothing=0.04,
     batch_size=None,
@@ -614,6 +671,7 @@ def apply_piunet(
     %(amplitude)s
     %(orientation)s
     %(residual)s
+    %(residual_method)s
     %(smoothing)s
     %(pattern_smoothing)s
     %(batch_size)s
@@ -638,7 +696,14 @@ def apply_piunet(
     """  # noqa: E501
     validate_type(evoked, mne.Evoked, "evoked")
     run = _check_run_args(
-        pick_ori, amplitude, orientation, residual, batch_size, device, precision
+        pick_ori,
+        amplitude,
+        orientation,
+        residual,
+        residual_method,
+        batch_size,
+        device,
+        precision,
     )
     op = _get_operator(evoked, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
@@ -671,6 +736,7 @@ def apply_piunet_epochs(
     amplitude="fit",
     orientation="init",
     residual=0.0,
+    residual_method="init",
     smoothing=0.02,
     pattern_smoothing=0.04,
     batch_size=None,
@@ -694,6 +760,7 @@ def apply_piunet_epochs(
     %(amplitude)s
     %(orientation)s
     %(residual)s
+    %(residual_method)s
     %(smoothing)s
     %(pattern_smoothing)s
     %(batch_size)s
@@ -716,7 +783,14 @@ def apply_piunet_epochs(
     """
     validate_type(epochs, mne.BaseEpochs, "epochs")
     run = _check_run_args(
-        pick_ori, amplitude, orientation, residual, batch_size, device, precision
+        pick_ori,
+        amplitude,
+        orientation,
+        residual,
+        residual_method,
+        batch_size,
+        device,
+        precision,
     )
     op = _get_operator(epochs, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
@@ -753,6 +827,7 @@ def apply_piunet_raw(
     amplitude="fit",
     orientation="init",
     residual=0.0,
+    residual_method="init",
     smoothing=0.02,
     pattern_smoothing=0.04,
     start=None,
@@ -778,6 +853,7 @@ def apply_piunet_raw(
     %(amplitude)s
     %(orientation)s
     %(residual)s
+    %(residual_method)s
     %(smoothing)s
     %(pattern_smoothing)s
     start : int | None
@@ -815,6 +891,7 @@ def apply_piunet_raw(
         amplitude,
         orientation,
         residual,
+        residual_method,
         batch_size,
         device,
         precision,

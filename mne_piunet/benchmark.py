@@ -25,6 +25,7 @@ from ._inverse import (
     AMPLITUDES,
     INDEPENDENT_SAMPLES,
     ORIENTATIONS,
+    RESIDUAL_METHODS,
     apply_piunet,
     check_residual,
 )
@@ -91,13 +92,18 @@ class BenchmarkConfig:
         :func:`mne_piunet.apply_piunet`).
     residual : float
         PIUNet's data-consistency step (as in :func:`mne_piunet.apply_piunet`).
+    residual_method : "init" | "network"
+        What estimates the unexplained data's sources in that step (as in
+        :func:`mne_piunet.apply_piunet`).
 
     Notes
     -----
     All methods run through MNE's own implementations with free orientations
     (``loose=1``, ``pick_ori="vector"``). The linear methods and PIUNet's init
     use an ad-hoc diagonal noise covariance, which for white sensor noise
-    gives the same kernels as the true one. LCMV, MxNE and gamma-MAP are
+    gives the same kernels as the true one; PIUNet gets each sample scaled so
+    that its noise has that covariance (its estimate scales with the data and
+    is scaled back), as if the true covariance were given. LCMV, MxNE and gamma-MAP are
     fitted to each sample (one time point) alone, with the true noise
     covariance of that sample (white, average-referenced): LCMV's data
     covariance is the snapshot's outer product plus that noise covariance
@@ -124,6 +130,7 @@ class BenchmarkConfig:
     amplitude: str = "fit"
     orientation: str = "init"
     residual: float = 0.0
+    residual_method: str = "init"
 
     def __post_init__(self):
         check_option("sources", self.sources, ("blobs", "patches"))
@@ -131,6 +138,7 @@ class BenchmarkConfig:
         check_option("amplitude", self.amplitude, AMPLITUDES)
         check_option("orientation", self.orientation, ORIENTATIONS)
         check_residual(self.residual)
+        check_option("residual_method", self.residual_method, RESIDUAL_METHODS)
         SimulationConfig(extent=self.extent)  # the simulator's own extent rule
 
 
@@ -220,8 +228,14 @@ def _noise_variances(forward, info, sources, snr_db):
 def _estimate(method, evoked, forward, model, config, noise_vars):
     """Vector estimate (n_sources, 3, n_samples) of one method."""
     if method == "PIUNet":
+        # Each sample scaled so that its noise is the ad-hoc covariance's: the
+        # estimate scales with the data, and the network's residual step
+        # weighs what the map leaves unexplained against that noise.
+        cov = mne.make_ad_hoc_cov(evoked.info, verbose=False)
+        scale = np.sqrt(cov.data[0] / noise_vars)
+        scaled = mne.EvokedArray(evoked.data * scale, evoked.info, verbose=False)
         stc = apply_piunet(
-            evoked,
+            scaled,
             forward,
             model,
             lambda2=config.lambda2,
@@ -231,9 +245,10 @@ def _estimate(method, evoked, forward, model, config, noise_vars):
             amplitude=config.amplitude,
             orientation=config.orientation,
             residual=config.residual,
+            residual_method=config.residual_method,
             verbose=False,
         )
-        return stc.data
+        return stc.data / scale
     if method in LINEAR_METHODS:
         cov = mne.make_ad_hoc_cov(evoked.info, verbose=False)
         inv = mne.minimum_norm.make_inverse_operator(

@@ -4,10 +4,14 @@ import pytest
 from conftest import tiny_model
 from numpy.testing import assert_allclose
 
+from mne_piunet import apply_piunet
+from mne_piunet._eeg import forward_eeg_info
 from mne_piunet._grid import forward_source_positions
+from mne_piunet._inverse import INDEPENDENT_SAMPLES
 from mne_piunet.benchmark import (
     METHODS,
     BenchmarkConfig,
+    _estimate,
     _full_vector,
     read_csv,
     run_benchmark,
@@ -80,6 +84,39 @@ def test_unknown_method(sample_vol_forward):
 def test_residual_share_is_checked():
     with pytest.raises(ValueError, match="residual must be a number from 0 to 1"):
         BenchmarkConfig(residual=-0.1)
+
+
+def test_residual_method_is_checked():
+    with pytest.raises(ValueError, match="'residual_method'.*but got 'MNE'"):
+        BenchmarkConfig(residual_method="MNE")
+
+
+def test_piunet_sees_each_sample_at_the_covariance_noise(sample_vol_forward):
+    """PIUNet gets samples scaled to the ad-hoc noise level, scaled back after.
+
+    Without a residual step the estimate scales with the data, so it equals
+    PIUNet on the data as simulated.
+    """
+    fwd = mne.pick_types_forward(sample_vol_forward, meg=False, eeg=True)
+    model = tiny_model(fwd)
+    config = BenchmarkConfig(precision="float32")
+    rng = np.random.default_rng(0)
+    gain = fwd["sol"]["data"]
+    data = gain @ rng.standard_normal((gain.shape[1], 3)) * 1e-9
+    evoked = mne.EvokedArray(data - data.mean(axis=0), forward_eeg_info(fwd))
+    noise_vars = np.array([1e-12, 4e-10, 3e-11])  # the ad-hoc one: 4e-14
+    est = _estimate("PIUNet", evoked, fwd, model, config, noise_vars)
+    direct = apply_piunet(
+        evoked,
+        fwd,
+        model,
+        lambda2=config.lambda2,
+        pick_ori="vector",
+        precision="float32",
+        **INDEPENDENT_SAMPLES,
+        verbose=False,
+    )
+    assert_allclose(est, direct.data, rtol=1e-4, atol=1e-6 * np.abs(est).max())
 
 
 @pytest.mark.parametrize("extent", [(0.02, 0.01), (0.0, 0.01)])
