@@ -562,6 +562,18 @@ def _get_operator(inst, forward, model, noise_cov, lambda2, init):
     return op
 
 
+def _check_residual_noise(op, run):
+    """Warn when the network's residual step weighs against the ad-hoc noise."""
+    if run.residual and run.residual_method == "network" and op.noise_cov is None:
+        warn(
+            'residual_method="network" weighs what the map leaves unexplained '
+            "against the noise covariance, and the ad-hoc one (noise_cov=None) is "
+            "not the data's noise: the step adds a second map almost everywhere. "
+            "Pass the recording's noise covariance (e.g. mne.compute_covariance "
+            "on the baseline)."
+        )
+
+
 def _check_data(inst, op):
     """Return the operator's channels in ``inst``, after MNE's reference check."""
     picks = op.picks(inst.info)
@@ -707,6 +719,7 @@ def apply_piunet(
     )
     op = _get_operator(evoked, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
+    _check_residual_noise(op, run)
     picks = _check_data(evoked, op)
     logger.info(f'Applying 3D-PIUNet to "{evoked.comment}" on {run}...')
     sigma, pattern_sigma = _sigmas(smoothing, pattern_smoothing, evoked.info["sfreq"])
@@ -794,6 +807,7 @@ def apply_piunet_epochs(
     )
     op = _get_operator(epochs, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
+    _check_residual_noise(op, run)
     picks = _check_data(epochs, op)
     sigmas = _sigmas(smoothing, pattern_smoothing, epochs.info["sfreq"])
     gen = _epochs_gen(epochs, picks, op, run, sigmas)
@@ -905,6 +919,7 @@ def apply_piunet_raw(
         )
     op = _get_operator(raw, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
+    _check_residual_noise(op, run)
     picks = _check_data(raw, op)
     sol = np.empty(op.out_shape(stop - start, pick_ori), dtype=np.float32)
     chunks = range(start, stop, buffer_size)

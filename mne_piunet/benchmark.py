@@ -238,6 +238,7 @@ def _estimate(method, evoked, forward, model, config, noise_vars):
             scaled,
             forward,
             model,
+            cov,  # the scaled samples' true noise covariance
             lambda2=config.lambda2,
             pick_ori="vector",
             **INDEPENDENT_SAMPLES,  # the "time points" are independent samples

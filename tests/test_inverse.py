@@ -873,6 +873,16 @@ def test_residual_step_network(sample_evoked, sample_vol_forward, sample_cov):
         residual_method="network",
         **kwargs,
     )
+    # the ad-hoc covariance is not the data's noise: the weight means little
+    with pytest.warns(RuntimeWarning, match="ad-hoc one.*recording's noise"):
+        apply_piunet(
+            evoked,
+            sample_vol_forward,
+            model,
+            residual=0.5,
+            residual_method="network",
+            **kwargs,
+        )
     with pytest.raises(
         ValueError, match="'residual_method'.*'init' and 'network'.*'eLORETA'"
     ):
