@@ -8,10 +8,11 @@ sources (*Focal sources* in the benchmarks page). This is the same recipe
 1.8 M-parameter ``model="large"``, on its own training distribution (1 to 15
 sources, coloured noise, SNR -10 to 30 dB), to see whether a larger network
 keeps both. About 2 steps/s on 2 CPU cores, 25 on an NVIDIA H200
-(``--device cuda``). It runs a session at a time and resumes from the
-checkpoint committed in training/large-balanced/ (weights, optimiser,
-scheduler and random state, overwritten; delete the folder when the run is
-done). Run from the repository root:
+(``--device cuda``). It ran a session at a time, resuming from a checkpoint
+in training/large-balanced/ (resumes from it when one is there). The run
+ended at step 17,000; its best weights (step 16,500), the default's second
+member and the start of ``train_large_pool.py``, are kept there as
+model.safetensors and the checkpoint is gone. Run from the repository root:
 
     python scripts/train_large_balanced.py --time-limit 3600 --threads 2
 """

@@ -12,10 +12,16 @@ the loss of many-source accuracy it cost the small network
 (``finetune_head_pool.py``). It starts from the member's weights
 (training/large-balanced/model.safetensors) and resumes from
 training/large-pool/ (weights, optimiser, scheduler and random state,
-overwritten; delete the folder when the run is done). Run from the
-repository root:
+overwritten; delete the folder when the run is done). About 2.1 steps/s
+on 2 CPU cores with nothing else running (a third of that beside a
+benchmark), after about 7 minutes spent on the pool's noise covariances.
+Run from the repository root:
 
     python scripts/train_large_pool.py --time-limit 3600 --threads 2
+
+It has run to step 8,000 on 2 CPU cores (88 minutes, some of them beside
+other jobs; best validation at step 5,500; *Benchmarks > The large member
+on a pool of heads*).
 """
 
 import dataclasses
