@@ -9,7 +9,7 @@ sources (*Focal sources* in the benchmarks page). This is the same recipe
 sources, coloured noise, SNR -10 to 30 dB), to see whether a larger network
 keeps both. About 2 steps/s on 2 CPU cores, 25 on an NVIDIA H200
 (``--device cuda``). It ran a session at a time, resuming from a checkpoint
-in training/large-balanced/ (resumes from it when one is there). The run
+in training/large-balanced/ (as it will again if one is put there). The run
 ended at step 17,000; its best weights (step 16,500), the default's second
 member and the start of ``train_large_pool.py``, are kept there as
 model.safetensors and the checkpoint is gone. Run from the repository root:
