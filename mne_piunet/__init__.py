@@ -8,7 +8,7 @@ from ._inverse import (
     apply_piunet_raw,
     make_piunet_operator,
 )
-from ._model import PIUNet, read_model
+from ._model import PIUNet, make_ensemble, read_model
 from ._network import UNet3D, UNetConfig, UNetEnsemble
 from ._physics import INIT_METHODS, make_init_kernel
 from ._version import __version__
@@ -26,6 +26,7 @@ __all__ = [
     "apply_piunet",
     "apply_piunet_epochs",
     "apply_piunet_raw",
+    "make_ensemble",
     "make_init_kernel",
     "make_piunet_operator",
     "read_model",

@@ -532,8 +532,8 @@ def _check_montage(model, info, min_coverage=0.7):
             f"{coverage:.0%} of the {len(trained)} the model was trained with: "
             "expect lower accuracy. The 'robust' model (model=\"robust\") was "
             "trained on random electrode subsets; fine-tuning on your own forward "
-            "(mne_piunet.training.train_model(forward, pretrained=model)) adapts "
-            "a model to your montage."
+            "(mne_piunet.training.finetune_model(forward, model)) adapts a model "
+            "to your montage."
         )
 
 

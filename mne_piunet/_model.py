@@ -329,6 +329,82 @@ def read_model(fname, *, verbose=None):
 
 
 DEFAULT_MODEL = "default"
+# what every member of an ensemble model shares: it is applied as one model
+ENSEMBLE_SHARED = ("init", "lambda2", "head_model")
+
+
+def make_ensemble(models, weights=None):
+    """Combine trained models into one model that outputs their weighted mean.
+
+    This is how the default model is made (see :class:`UNetEnsemble`). The
+    models must share their grid, init method, ``lambda2`` and training head
+    model; each one's model card is kept in ``info["ensemble"]["members"]``.
+
+    Parameters
+    ----------
+    models : list of PIUNet
+        The models, each with one :class:`UNet3D`.
+    weights : tuple of float | None
+        Positive weight of each model, normalised to sum to 1; ``None``
+        weighs them equally.
+
+    Returns
+    -------
+    model : PIUNet
+        The ensemble model.
+    """
+    validate_type(models, (list, tuple), "models")
+    for k, model in enumerate(models):
+        validate_type(model, PIUNet, f"models[{k}]")
+    if not models:
+        raise ValueError("models must hold at least one model, got none")
+    first = models[0]
+    for k, model in enumerate(models[1:], 1):
+        if model.grid != first.grid:
+            raise ValueError(
+                f"models[{k}]'s grid {model.grid} differs from {first.grid}"
+            )
+        for key in ENSEMBLE_SHARED:
+            if model.info.get(key) != first.info.get(key):
+                raise ValueError(
+                    f"models[{k}]'s {key} ({model.info.get(key)}) differs from "
+                    f"models[0]'s ({first.info.get(key)})"
+                )
+    shared = {key: first.info[key] for key in ENSEMBLE_SHARED if key in first.info}
+    return ensemble_with_info(models, weights, shared)
+
+
+def ensemble_with_info(models, weights, shared):
+    """Return the ensemble of ``models`` with the metadata ``shared`` on top.
+
+    Each member's card keeps what differs from ``shared`` (for example the
+    head model of a member that was not fine-tuned with the others).
+    """
+    network = UNetEnsemble([m.network for m in models], weights)
+    members = [
+        {k: v for k, v in m.info.items() if k not in shared or v != shared[k]}
+        for m in models
+    ]
+    info = dict(shared, ensemble=dict(weights=list(network.weights), members=members))
+    return PIUNet(network, models[0].grid, info)
+
+
+def split_ensemble(model):
+    """Return the networks of a model as models of their own, each with its card.
+
+    An ensemble gives one model per member (the inverse of
+    :func:`make_ensemble`); any other model is returned alone, in a list.
+    """
+    if not isinstance(model.network, UNetEnsemble):
+        return [model]
+    shared = {key: model.info[key] for key in ENSEMBLE_SHARED if key in model.info}
+    cards = model.info.get("ensemble", {}).get("members")
+    if cards is None or len(cards) != len(model.network.members):
+        cards = [{}] * len(model.network.members)  # an ensemble built by hand
+    return [
+        PIUNet(network, model.grid, {**shared, **card})
+        for network, card in zip(model.network.members, cards, strict=True)
+    ]
 
 
 def _network_from_config(config):

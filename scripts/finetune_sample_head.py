@@ -1,21 +1,22 @@
-"""Fine-tune the small model on one subject's head model (per-subject workflow).
+"""Fine-tune the default model on one subject's head model (per-subject workflow).
 
-What a user with their own MRI-based forward can do: start from the
-``"small"`` model (the default ensemble's first member; an ensemble is not
-fine-tuned as a whole) and train on sources simulated through *their* forward (same
-training distribution as the default's last stage: 1 to 5 sources, coloured
-noise, SNR -10 to 30 dB, fitted amplitudes), for a fixed time budget. Here
-the subject is the MNE sample subject (real 3-layer BEM, 60 digitised
-electrodes, 7 mm volume), which the default never saw. Run from the
-repository root (needs ``MNE_PIUNET_TESTING_DATA``); writes
-runs/sample-head/model.safetensors:
+What a user with their own MRI-based forward can do:
+:func:`mne_piunet.training.finetune_model` trains each network of the model
+(each member of the default ensemble, the time split evenly) on sources
+simulated through *their* forward, with that network's own training
+recipe, for a fixed time budget. Here the subject is the MNE sample subject
+(real 3-layer BEM, 60 digitised electrodes, 7 mm volume), which the default
+never saw. Run from the repository root (needs ``MNE_PIUNET_TESTING_DATA``);
+writes runs/sample-head.safetensors:
 
-    python scripts/finetune_sample_head.py --time-limit 900 --threads 2
+    python scripts/finetune_sample_head.py --model default --time-limit 900
 
-Compare with the default on the sample head (same seeded test sets):
+``--members 1`` fine-tunes the default's large network only and keeps the
+small one. Compare with the default on the sample head (same seeded test
+sets):
 
-    mne-piunet benchmark --model runs/sample-head/model.safetensors
-        --n-sources 1 3 --n-samples 50 --methods PIUNet --out runs/sample-head
+    mne-piunet benchmark --model runs/sample-head.safetensors
+        --n-sources 1 2 3 5 10 --n-samples 50 --methods PIUNet --out runs/sample-head
 """
 
 import argparse
@@ -25,16 +26,15 @@ from pathlib import Path
 import torch
 from train_real_noise import REAL_NOISE
 
-from mne_piunet import read_model
 from mne_piunet.datasets import load_sample_head
 from mne_piunet.simulation import NoiseConfig
-from mne_piunet.training import train_model
+from mne_piunet.training import finetune_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def finetune_config(pretrained, **changes):
-    """Return the short fine-tuning configuration of a pretrained model."""
+    """Return the small model's fine-tuning configuration (finetune_model's)."""
     return dataclasses.replace(
         REAL_NOISE,
         grid_shape=pretrained.grid.shape,  # the pretrained network's grid
@@ -49,23 +49,29 @@ def finetune_config(pretrained, **changes):
 def main():
     """Fine-tune for ``--time-limit`` seconds and save the model."""
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="default", help="model name or file")
     parser.add_argument("--time-limit", type=float, default=900.0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default=ROOT / "runs" / "sample-head")
+    parser.add_argument("--seed", type=int, default=7, help="of the simulated data")
+    parser.add_argument(
+        "--members", type=int, nargs="+", default=None, help="networks to fine-tune"
+    )
+    parser.add_argument("--out", default=ROOT / "runs" / "sample-head.safetensors")
     args = parser.parse_args()
+    out = Path(args.out)
     torch.set_num_threads(args.threads)
-    small = read_model("small")
-    config = finetune_config(small, n_steps=100_000)  # the time limit ends it
     head = load_sample_head(spacing=0.007)
-    model = train_model(
+    model = finetune_model(
         head.forward,
-        config,
-        pretrained=small,
-        checkpoint_dir=Path(args.out),
+        args.model,
         time_limit=args.time_limit,
+        members=args.members,
+        seed=args.seed,
         verbose=True,
     )
-    model.save(Path(args.out) / "model.safetensors", overwrite=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(out, overwrite=True)
+    print(model)
 
 
 if __name__ == "__main__":

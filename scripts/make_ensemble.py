@@ -14,30 +14,16 @@ benchmarks and real-data pages). Run from the repository root:
 
 import argparse
 
-from mne_piunet import PIUNet, UNetEnsemble, read_model
-
-# what every member must share: the ensemble is applied as one model
-_SHARED = ("init", "lambda2", "head_model")
+import mne_piunet
+from mne_piunet import read_model
 
 
 def make_ensemble(names, weights=None):
-    """Read the models ``names`` and return their ensemble as one model."""
-    models = [read_model(name) for name in names]
-    first = models[0]
-    for name, model in zip(names[1:], models[1:], strict=True):
-        if model.grid != first.grid:
-            raise ValueError(f"{name}'s grid {model.grid} differs from {first.grid}")
-        for key in _SHARED:
-            if model.info.get(key) != first.info.get(key):
-                raise ValueError(f"{name}'s {key} differs from {names[0]}'s")
-    network = UNetEnsemble([m.network for m in models], weights)
-    members = [
-        dict(source=str(name), **{k: v for k, v in m.info.items() if k not in _SHARED})
-        for name, m in zip(names, models, strict=True)
-    ]
-    info = {key: first.info[key] for key in _SHARED if key in first.info}
-    info["ensemble"] = dict(weights=list(network.weights), members=members)
-    return PIUNet(network, first.grid, info)
+    """Read the models ``names`` and return their ensemble (cards name sources)."""
+    model = mne_piunet.make_ensemble([read_model(name) for name in names], weights)
+    for name, card in zip(names, model.info["ensemble"]["members"], strict=True):
+        card["source"] = str(name)
+    return model
 
 
 def main():

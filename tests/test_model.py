@@ -3,7 +3,16 @@ import pickle
 import pytest
 import torch
 
-from mne_piunet import GridSpec, PIUNet, UNet3D, UNetConfig, UNetEnsemble, read_model
+from mne_piunet import (
+    GridSpec,
+    PIUNet,
+    UNet3D,
+    UNetConfig,
+    UNetEnsemble,
+    make_ensemble,
+    read_model,
+)
+from mne_piunet._model import ensemble_with_info, split_ensemble
 
 
 @pytest.fixture
@@ -107,6 +116,52 @@ def test_ensemble(model, tmp_path):
         torch.testing.assert_close(back.network(x), expected)
     with pytest.raises(ValueError, match="not divisible by the network's size"):
         PIUNet(ensemble, GridSpec((6, 8, 8), 0.007))
+
+
+def test_make_and_split_ensemble(model, tmp_path):
+    """Models combine into one that keeps each card, and split back after a save."""
+    torch.manual_seed(2)
+    wide_config = UNetConfig(base_channels=16, num_res_blocks=1, num_groups=8)
+    wide_info = dict(model.info, training={"steps": 7})
+    wide = PIUNet(UNet3D(wide_config), model.grid, wide_info)
+    combined = make_ensemble([model, wide], weights=(1.0, 3.0))
+    assert combined.network.weights == (0.25, 0.75)
+    assert combined.lambda2 == model.lambda2 and "training" not in combined.info
+    cards = combined.info["ensemble"]["members"]
+    assert [c["training"]["steps"] for c in cards] == [3, 7]
+    fname = tmp_path / "ensemble.safetensors"
+    combined.save(fname)
+    members = split_ensemble(read_model(fname))
+    assert [m.config for m in members] == [model.config, wide_config]
+    assert [m.info["training"]["steps"] for m in members] == [3, 7]
+    assert all(m.lambda2 == model.lambda2 and m.grid == model.grid for m in members)
+    x = torch.randn(1, 3, 8, 8, 12)
+    with torch.inference_mode():
+        for member, original in zip(members, (model, wide), strict=True):
+            torch.testing.assert_close(member.network(x), original.network(x))
+    assert split_ensemble(model) == [model]
+    # a member trained on another head keeps its own head model in its card
+    first = PIUNet(model.network, model.grid, dict(model.info, head_model={"n": 61}))
+    moved = PIUNet(wide.network, model.grid, dict(wide_info, head_model={"n": 60}))
+    mixed = ensemble_with_info([first, moved], None, {"head_model": {"n": 60}})
+    assert mixed.info["head_model"] == {"n": 60}
+    heads = [m.info["head_model"] for m in split_ensemble(mixed)]
+    assert heads == [{"n": 61}, {"n": 60}]
+
+
+def test_make_ensemble_errors(model):
+    other_grid = PIUNet(model.network, GridSpec((8, 8, 16), 0.007), model.info)
+    with pytest.raises(ValueError, match=r"models\[1\]'s grid .* differs"):
+        make_ensemble([model, other_grid])
+    other_lambda2 = PIUNet(model.network, model.grid, dict(model.info, lambda2=1.0))
+    with pytest.raises(ValueError, match=r"models\[1\]'s lambda2 \(1.0\) differs"):
+        make_ensemble([model, other_lambda2])
+    with pytest.raises(TypeError, match=r"models\[1\] must be an instance of PIUNet"):
+        make_ensemble([model, model.network])
+    with pytest.raises(ValueError, match="at least one model"):
+        make_ensemble([])
+    with pytest.raises(TypeError, match="non-empty list of UNet3D"):
+        make_ensemble([PIUNet(torch.nn.Identity(), model.grid)])
 
 
 def test_ensemble_errors(model):

@@ -54,9 +54,9 @@ def test_docstrings_filled():
         assert "%(" not in func.__doc__, func.__name__
         assert "lambda2 : float" in func.__doc__
     from mne_piunet.benchmark import run_benchmark
-    from mne_piunet.training import train_model
+    from mne_piunet.training import finetune_model, train_model
 
-    for func in (train_model, run_benchmark):
+    for func in (train_model, finetune_model, run_benchmark):
         assert "%(" not in func.__doc__, func.__name__
     verbose_text = docdict["verbose"].strip().splitlines()[1].strip()
     assert verbose_text in mne_piunet.apply_piunet.__doc__

@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from mne_piunet import PIUNet, UNetConfig, UNetEnsemble, apply_piunet
+from mne_piunet import (
+    GridSpec,
+    PIUNet,
+    UNet3D,
+    UNetConfig,
+    UNetEnsemble,
+    apply_piunet,
+    make_ensemble,
+)
 from mne_piunet._inverse import INDEPENDENT_SAMPLES
 from mne_piunet.simulation import NoiseConfig, SimulationConfig
-from mne_piunet.training import TrainConfig, train_model
+from mne_piunet.training import TrainConfig, finetune_model, train_model
 
 CONFIG = TrainConfig(
     network=UNetConfig(base_channels=4, num_res_blocks=1, num_groups=2, num_heads=1),
@@ -250,6 +258,67 @@ def test_fine_tune_from_pretrained(sample_vol_forward):
     pair = PIUNet(UNetEnsemble([base.network, base.network]), base.grid, base.info)
     with pytest.raises(ValueError, match="network is a UNetEnsemble"):
         train_model(sample_vol_forward, CONFIG, pretrained=pair, device="cpu")
+
+
+def test_finetune_ensemble_member_by_member(sample_vol_forward):
+    """Each member resumes its own recipe; the ensemble comes back whole."""
+    torch.set_num_threads(1)
+    first = train_model(sample_vol_forward, CONFIG, device="cpu", verbose=False)
+    coloured = replace(CONFIG, noise=NoiseConfig(n_covariances=3), seed=2)
+    second = train_model(sample_vol_forward, coloured, device="cpu", verbose=False)
+    pair = make_ensemble([first, second], weights=(1.0, 3.0))
+    # lr 0: the fine-tuned members must be the originals, in their order
+    tuned = finetune_model(
+        sample_vol_forward,
+        pair,
+        time_limit=None,
+        n_steps=2,
+        lr=0.0,
+        n_covariances=2,
+        device="cpu",
+        verbose=False,
+    )
+    assert isinstance(tuned.network, UNetEnsemble)
+    assert tuned.network.weights == (0.25, 0.75)
+    for member, original in zip(tuned.network.members, (first, second), strict=True):
+        for name, weights in original.network.state_dict().items():
+            torch.testing.assert_close(member.state_dict()[name], weights, msg=name)
+    cards = [m["training"] for m in tuned.info["ensemble"]["members"]]
+    assert [c["steps"] for c in cards] == [2, 2]
+    assert [c["pretrained"]["steps"] for c in cards] == [CONFIG.n_steps] * 2
+    assert cards[0]["config"]["noise"] is None  # each member's own recipe
+    assert cards[1]["config"]["noise"]["n_covariances"] == 2
+    assert cards[1]["config"]["seed"] == 7 and cards[1]["config"]["lr"] == 0.0
+    single = finetune_model(
+        sample_vol_forward, first, time_limit=None, n_steps=1, verbose=False
+    )
+    assert single.config == first.config and single.info["training"]["steps"] == 1
+    # members=[1]: the first network is kept as it was, card and weights
+    half = finetune_model(
+        sample_vol_forward, pair, time_limit=None, n_steps=1, members=[1], verbose=False
+    )
+    kept, tuned_card = half.info["ensemble"]["members"]
+    assert kept["training"] == first.info["training"]
+    assert tuned_card["training"]["steps"] == 1
+    for name, weights in first.network.state_dict().items():
+        kept_weights = half.network.members[0].state_dict()[name]
+        torch.testing.assert_close(kept_weights, weights, msg=name)
+
+
+def test_finetune_errors(sample_vol_forward):
+    network = UNetEnsemble([UNet3D(CONFIG.network)] * 2)
+    model = PIUNet(network, GridSpec((8, 8, 8), 0.010))  # a card without config
+    with pytest.raises(ValueError, match="cannot both be None"):
+        finetune_model(sample_vol_forward, model, time_limit=None)
+    with pytest.raises(ValueError, match="time_limit must be positive seconds, got 0"):
+        finetune_model(sample_vol_forward, model, time_limit=0)
+    with pytest.raises(TypeError, match="n_steps must be an instance of"):
+        finetune_model(sample_vol_forward, model, n_steps=1.5)
+    for members in ([2], [], [0.5]):
+        with pytest.raises(ValueError, match="members must be positions of the"):
+            finetune_model(sample_vol_forward, model, n_steps=1, members=members)
+    with pytest.raises(ValueError, match="card holds no training configuration"):
+        finetune_model(sample_vol_forward, model, n_steps=1, device="cpu")
 
 
 def test_training_and_inference_feed_the_network_alike(sample_vol_forward):
