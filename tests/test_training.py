@@ -396,6 +396,22 @@ def test_pooled_loss_and_bf16_training(sample_vol_forward, tmp_path):
     assert card["val_loss"] > card["val_l1"]
 
 
+def test_train_config_from_dict_round_trip():
+    """A model card's config dict builds the same TrainConfig, nested parts too."""
+    config = replace(
+        CONFIG,
+        focus=SimulationConfig(n_sources=(1, 1), extent=(0.005, 0.01)),
+        focus_prob=0.3,
+        noise=NoiseConfig(n_covariances=3),
+        n_channels=(30, 50),
+        pooled_scales=(2, 4),
+    )
+    saved = json.loads(json.dumps(config.to_dict()))  # lists, as in a card
+    assert TrainConfig.from_dict(saved) == config
+    del saved["precision"]  # a card written before the setting existed
+    assert TrainConfig.from_dict(saved).precision == TrainConfig().precision
+
+
 @pytest.mark.parametrize(
     "bad, match",
     [
