@@ -682,10 +682,9 @@ def finetune_model(
     The per-subject workflow: each network of ``model`` (each member of an
     ensemble such as the default, the time split evenly between them) goes on
     training from its weights on sources simulated through ``forward``, with
-    the configuration it was trained with (from its model card), shortened
-    for a run of minutes: learning rate ``lr``, ``n_covariances`` noise
-    covariances, a validation set of 64 samples checked every 200 steps. An
-    ensemble comes back as an ensemble with the same weights.
+    the configuration it was trained with, shortened for a run of minutes
+    (:func:`finetune_config`). An ensemble comes back as an ensemble with the
+    same weights.
 
     Parameters
     ----------
@@ -744,7 +743,7 @@ def finetune_model(
     chosen = _check_members(members, len(networks))
     share = None if time_limit is None else time_limit / len(chosen)
     for k in chosen:
-        config = _finetune_config(
+        config = finetune_config(
             networks[k],
             n_steps=10**9 if n_steps is None else n_steps,  # else time ends it
             lr=lr,
@@ -795,9 +794,36 @@ def _check_budget(time_limit, n_steps):
         raise ValueError(f"n_steps must be at least 1, got {n_steps}")
 
 
-def _finetune_config(member, *, n_steps, lr, n_covariances, seed):
-    """Return the configuration a network was trained with, shortened."""
-    saved = member.info.get("training", {}).get("config")
+def finetune_config(model, *, n_steps, lr=1e-4, n_covariances=8, seed=7):
+    """Return the configuration :func:`finetune_model` fine-tunes a network with.
+
+    The configuration the network was trained with (its model card's),
+    shortened for a run of minutes: learning rate ``lr``, ``n_covariances``
+    noise covariances, a validation set of 64 samples checked every 200
+    steps, on the model's grid. For runs that :func:`finetune_model` does not
+    cover, e.g. with checkpoints: pass it to :func:`train_model` with
+    ``pretrained=model``.
+
+    Parameters
+    ----------
+    model : PIUNet
+        A model with one network (one member of an ensemble).
+    n_steps : int
+        Most training steps.
+    lr : float
+        AdamW learning rate.
+    n_covariances : int
+        Noise covariances drawn from, for networks trained with coloured
+        noise.
+    seed : int
+        Seed of the simulated samples.
+
+    Returns
+    -------
+    config : TrainConfig
+        The fine-tuning configuration.
+    """
+    saved = model.info.get("training", {}).get("config")
     if saved is None:
         raise ValueError(
             "The model card holds no training configuration to fine-tune with; "
@@ -809,8 +835,8 @@ def _finetune_config(member, *, n_steps, lr, n_covariances, seed):
         noise = dataclasses.replace(noise, n_covariances=n_covariances)
     return dataclasses.replace(
         config,
-        grid_shape=member.grid.shape,
-        spacing=member.grid.spacing,
+        grid_shape=model.grid.shape,
+        spacing=model.grid.spacing,
         noise=noise,
         lr=lr,
         seed=seed,

@@ -21,14 +21,14 @@ needs ``MNE_PIUNET_TESTING_DATA``), the same seeded cells for every model:
 """
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import torch
-from finetune_sample_head import finetune_config
 
 from mne_piunet import read_model
 from mne_piunet.template import HeadPoolConfig, make_template_head_pool
-from mne_piunet.training import train_model
+from mne_piunet.training import finetune_config, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,8 @@ def main():
     torch.set_num_threads(args.threads)
     small = read_model("small")
     # as the per-subject fine-tuning (8 noise covariances per head)
-    config = finetune_config(small, n_steps=args.steps, val_every=500)
+    config = finetune_config(small, n_steps=args.steps)
+    config = dataclasses.replace(config, val_every=500)
     heads = make_template_head_pool(HeadPoolConfig(n_heads=args.heads), verbose=True)
     out = ROOT / "runs" / f"head-pool-{args.heads}"
     model = train_model(

@@ -20,30 +20,14 @@ sets):
 """
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 import torch
-from train_real_noise import REAL_NOISE
 
 from mne_piunet.datasets import load_sample_head
-from mne_piunet.simulation import NoiseConfig
 from mne_piunet.training import finetune_model
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def finetune_config(pretrained, **changes):
-    """Return the small model's fine-tuning configuration (finetune_model's)."""
-    return dataclasses.replace(
-        REAL_NOISE,
-        grid_shape=pretrained.grid.shape,  # the pretrained network's grid
-        noise=NoiseConfig(n_covariances=8),  # fewer kernels: a short run
-        lr=1e-4,
-        val_samples=64,
-        seed=7,
-        **changes,
-    )
 
 
 def main():
