@@ -44,6 +44,7 @@ _LOG = "train_log.jsonl"
 # shows nothing then weighs nothing instead of dividing by zero.
 _NORM_FLOOR = 1e-30
 LOSS_NORMS = ("max", "mass", "geometric")
+LR_SCHEDULES = ("plateau", "cosine")
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,14 @@ class TrainConfig:
     val_every : int
         Steps between validations (and checkpoints).
     patience : int
-        Validations without improvement before the learning rate is halved;
-        training stops after ``3 * patience`` such validations.
+        Validations without improvement before the learning rate is halved
+        (with ``lr_schedule="plateau"``); training stops after
+        ``3 * patience`` such validations.
+    lr_schedule : "plateau" | "cosine"
+        ``"plateau"``: the learning rate is halved whenever the validation
+        stops improving for ``patience`` validations. ``"cosine"``: it falls
+        from ``lr`` to 0 along half a cosine over ``n_steps`` steps, the
+        usual last phase of a run that has levelled off at a constant rate.
     seed : int
         Seed of everything random.
     pooled_scales : tuple of int
@@ -165,6 +172,7 @@ class TrainConfig:
     val_samples: int = 256
     val_every: int = 100
     patience: int = 5
+    lr_schedule: str = "plateau"
     seed: int = 0
     pooled_scales: tuple = ()
     loss_norm: str = "max"
@@ -174,6 +182,7 @@ class TrainConfig:
     def __post_init__(self):
         check_option("amplitude", self.amplitude, ("fit", "init"))
         check_option("loss_norm", self.loss_norm, LOSS_NORMS)
+        check_option("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_option("precision", self.precision, PRECISIONS)
         if not 0 <= self.focus_prob <= 1 or (self.focus is None and self.focus_prob):
             raise ValueError(
@@ -856,7 +865,7 @@ class _Run:
     step_model: callable  # what a step calls: network, DDP's wrapper, autocast
     model: PIUNet  # the network with its grid: the refine rule
     opt: torch.optim.Optimizer
-    sched: torch.optim.lr_scheduler.ReduceLROnPlateau
+    sched: object  # ReduceLROnPlateau or CosineAnnealingLR (config.lr_schedule)
     gen: torch.Generator
     val_batches: list  # of _Batch: the fixed, seeded validation set
     init_loss: float
@@ -889,9 +898,7 @@ def _start_run(problem, config, pretrained, rank, world):
     opt = torch.optim.AdamW(
         network.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, factor=0.5, patience=config.patience
-    )
+    sched = _make_scheduler(opt, config)
     val_gen = torch.Generator(device=device).manual_seed(config.seed + 10_000)
     sizes = [min(32, config.val_samples - k) for k in range(0, config.val_samples, 32)]
     val_batches = [problem.make_batch(n, val_gen) for n in sizes]
@@ -914,6 +921,15 @@ def _start_run(problem, config, pretrained, rank, world):
     # [first step, device type] of each part of the run; the last is current
     run.state["devices"] = [[0, device.type]]
     return run
+
+
+def _make_scheduler(opt, config):
+    """Return the learning-rate schedule: stepped per validation or per step."""
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.n_steps)
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, factor=0.5, patience=config.patience
+    )
 
 
 def _training_card(run, hardware, world):
@@ -1006,6 +1022,8 @@ def _train_loop(run, deadline):
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
         run.opt.step()
+        if config.lr_schedule == "cosine":
+            run.sched.step()
         state["step"] += 1
         state["samples"] += config.batch_size
         running = state.get("running")
@@ -1044,7 +1062,8 @@ def _validate(run):
         val = val_l1  # the training objective: what schedules and selects
         if config.pooled_scales or config.loss_norm != "max":
             val = _mean_loss(run.model, run.problem.grid, run.val_batches, None, config)
-    run.sched.step(val)
+    if config.lr_schedule == "plateau":
+        run.sched.step(val)
     state.setdefault("history", []).append([state["step"], val_l1])
     if val < state["best"]:
         state["best"], state["best_l1"], state["bad"] = val, val_l1, 0
@@ -1137,7 +1156,8 @@ def _restart_on_new_device(run, device_type):
     # the card's learning curve changes validation set at these steps
     state["devices"].append([state["step"], device_type])
     state.update(best=float("inf"), bad=0)
-    run.sched.best, run.sched.num_bad_epochs = float("inf"), 0
+    if run.config.lr_schedule == "plateau":
+        run.sched.best, run.sched.num_bad_epochs = float("inf"), 0
     logger.info(
         f"Checkpoint written on another device type: now on {device_type}, "
         "reseeded, validation scores restart"

@@ -396,6 +396,29 @@ def test_pooled_loss_and_bf16_training(sample_vol_forward, tmp_path):
     assert card["val_loss"] > card["val_l1"]
 
 
+def test_cosine_schedule_and_resume(sample_vol_forward, tmp_path):
+    """The rate falls along half a cosine, step by step, across a resume."""
+    torch.set_num_threads(1)
+    config = replace(CONFIG, lr_schedule="cosine", lr=1e-3)
+    model = train_model(sample_vol_forward, config, checkpoint_dir=tmp_path / "a")
+    # the rate logged after steps 2 and 4 of 4: half of lr, then 0
+    assert [r["lr"] for r in _log(tmp_path / "a")] == pytest.approx([5e-4, 0.0])
+    assert model.info["training"]["config"]["lr_schedule"] == "cosine"
+    train_model(sample_vol_forward, config, checkpoint_dir=tmp_path / "b", time_limit=0)
+    train_model(sample_vol_forward, config, checkpoint_dir=tmp_path / "b", resume=True)
+    a, b = _log(tmp_path / "a"), _log(tmp_path / "b")
+    for ra, rb in zip(a, b, strict=True):
+        assert rb["lr"] == pytest.approx(ra["lr"])
+        assert rb["val_l1"] == pytest.approx(ra["val_l1"], rel=1e-5)
+    # the plateau schedule keeps the rate over so short a run
+    train_model(
+        sample_vol_forward,
+        replace(config, lr_schedule="plateau"),
+        checkpoint_dir=tmp_path / "c",
+    )
+    assert [r["lr"] for r in _log(tmp_path / "c")] == [1e-3, 1e-3]
+
+
 def test_train_config_from_dict_round_trip():
     """A model card's config dict builds the same TrainConfig, nested parts too."""
     config = replace(
@@ -419,6 +442,7 @@ def test_train_config_from_dict_round_trip():
         (dict(precision="half"), "Invalid value for the 'precision'"),
         (dict(amplitude="data"), "Invalid value for the 'amplitude'"),
         (dict(loss_norm="sum"), "Invalid value for the 'loss_norm'"),
+        (dict(lr_schedule="step"), "Invalid value for the 'lr_schedule'"),
         (dict(focus_prob=0.3), "0 without a focus distribution"),
         (
             dict(focus=SimulationConfig(), focus_prob=1.5),
