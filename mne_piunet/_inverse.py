@@ -607,6 +607,7 @@ def check_residual(residual):
 
 
 def _check_run_args(
+    *,
     pick_ori,
     amplitude,
     orientation,
@@ -615,7 +616,6 @@ def _check_run_args(
     batch_size,
     device,
     precision,
-    *,
     cpu_batch_size=8,
 ):
     check_option("pick_ori", pick_ori, _PICK_ORI)
@@ -631,14 +631,14 @@ def _check_run_args(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     bf16 = use_bf16(precision, device)
     return _Run(
-        pick_ori,
-        amplitude,
-        orientation,
-        residual,
-        residual_method,
-        batch_size,
-        device,
-        bf16,
+        pick_ori=pick_ori,
+        amplitude=amplitude,
+        orientation=orientation,
+        residual=residual,
+        residual_method=residual_method,
+        batch_size=batch_size,
+        device=device,
+        bf16=bf16,
     )
 
 
@@ -708,14 +708,14 @@ def apply_piunet(
     """  # noqa: E501
     validate_type(evoked, mne.Evoked, "evoked")
     run = _check_run_args(
-        pick_ori,
-        amplitude,
-        orientation,
-        residual,
-        residual_method,
-        batch_size,
-        device,
-        precision,
+        pick_ori=pick_ori,
+        amplitude=amplitude,
+        orientation=orientation,
+        residual=residual,
+        residual_method=residual_method,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
     )
     op = _get_operator(evoked, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
@@ -796,14 +796,14 @@ def apply_piunet_epochs(
     """
     validate_type(epochs, mne.BaseEpochs, "epochs")
     run = _check_run_args(
-        pick_ori,
-        amplitude,
-        orientation,
-        residual,
-        residual_method,
-        batch_size,
-        device,
-        precision,
+        pick_ori=pick_ori,
+        amplitude=amplitude,
+        orientation=orientation,
+        residual=residual,
+        residual_method=residual_method,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
     )
     op = _get_operator(epochs, forward, model, noise_cov, lambda2, init)
     check_src_normal(pick_ori, op.src)
@@ -901,14 +901,14 @@ def apply_piunet_raw(
         raise ValueError(f"buffer_size must be at least 1, got {buffer_size}")
     # Half the CPU batch of apply_piunet: ~50 MB less peak memory, ~15 % slower.
     run = _check_run_args(
-        pick_ori,
-        amplitude,
-        orientation,
-        residual,
-        residual_method,
-        batch_size,
-        device,
-        precision,
+        pick_ori=pick_ori,
+        amplitude=amplitude,
+        orientation=orientation,
+        residual=residual,
+        residual_method=residual_method,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
         cpu_batch_size=4,
     )
     start = 0 if start is None else ensure_int(start, "start")

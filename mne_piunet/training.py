@@ -615,7 +615,10 @@ def train_model(
         stopped (model, optimiser, scheduler and random state).
     time_limit : float | None
         Stop (after a validation and checkpoint) once this many seconds have
-        passed in this call; resume later with ``resume=True``.
+        passed in this call; resume later with ``resume=True``. Ctrl-C
+        stops the run too, without the step it interrupts: the best model so
+        far is returned, and ``resume=True`` goes on from the last
+        checkpoint.
     %(verbose)s
 
     Returns
@@ -999,6 +1002,12 @@ def _load_pretrained(pretrained, config, spec):
 
 
 def _train_loop(run, deadline):
+    """Train until ``n_steps``, an early stop, the deadline or Ctrl-C.
+
+    Ctrl-C stops the run as the time limit does, without the last partial
+    step: the best weights so far are returned and ``resume=True`` goes on
+    from the last checkpoint.
+    """
     from tqdm.auto import tqdm
 
     config, state = run.config, run.state
@@ -1009,35 +1018,13 @@ def _train_loop(run, deadline):
         disable=logger.level > 20,
     )
     t0 = time.time()
-    while state["step"] < config.n_steps:
-        run.network.train()
-        batch = run.problem.make_batch(config.batch_size, run.gen, montage=True)
-        loss = _loss(
-            run.model,
-            run.problem.grid,
-            batch,
-            run.step_model,
-            objective=config,
-        )
-        run.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        run.opt.step()
-        if config.lr_schedule == "cosine":
-            run.sched.step()
-        state["step"] += 1
-        state["samples"] += config.batch_size
-        running = state.get("running")
-        running = (
-            loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        )
-        state["running"] = running
-        bar.update(1)
-        lr = run.opt.param_groups[0]["lr"]
-        postfix = dict(loss=f"{running:.4f}", lr=f"{lr:.1e}")
-        if deadline is not None:
-            postfix["left"] = f"{max(0, deadline - time.time()):.0f} s"
-        bar.set_postfix(**postfix)
-        if state["step"] % config.val_every == 0 or state["step"] == config.n_steps:
+    try:
+        while state["step"] < config.n_steps:
+            _train_step(run)
+            bar.update(1)
+            bar.set_postfix(**_progress(run, deadline))
+            if state["step"] % config.val_every and state["step"] != config.n_steps:
+                continue
             state["wall"] += time.time() - t0
             t0 = time.time()
             if _validate(run):
@@ -1046,7 +1033,40 @@ def _train_loop(run, deadline):
             if deadline is not None and time.time() > deadline:
                 logger.info(f"Time limit reached at step {state['step']}")
                 break
-    bar.close()
+    except KeyboardInterrupt:
+        logger.info(
+            f"Interrupted at step {state['step']}: returning the best weights so "
+            "far; resume=True goes on from the last checkpoint"
+        )
+    finally:
+        bar.close()
+
+
+def _train_step(run):
+    """Take one optimisation step on a fresh batch."""
+    config, state = run.config, run.state
+    run.network.train()
+    batch = run.problem.make_batch(config.batch_size, run.gen, montage=True)
+    loss = _loss(run.model, run.problem.grid, batch, run.step_model, objective=config)
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt.step()
+    if config.lr_schedule == "cosine":
+        run.sched.step()
+    state["step"] += 1
+    state["samples"] += config.batch_size
+    running = state.get("running")
+    running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+    state["running"] = running
+
+
+def _progress(run, deadline):
+    """Return the progress bar's running loss, learning rate and time left."""
+    lr = run.opt.param_groups[0]["lr"]
+    postfix = dict(loss=f"{run.state['running']:.4f}", lr=f"{lr:.1e}")
+    if deadline is not None:
+        postfix["left"] = f"{max(0, deadline - time.time()):.0f} s"
+    return postfix
 
 
 def _validate(run):

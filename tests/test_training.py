@@ -80,6 +80,30 @@ def test_train_and_resume(sample_vol_forward, sample_evoked, tmp_path):
         train_model(sample_vol_forward, CONFIG, resume=True)
 
 
+def test_ctrl_c_stops_like_the_time_limit(sample_vol_forward, tmp_path, monkeypatch):
+    """Ctrl-C in step 3 returns the step-2 model; a resume gives the full run."""
+    torch.set_num_threads(1)
+    train_model(sample_vol_forward, CONFIG, checkpoint_dir=tmp_path / "a")
+    step, calls = torch.optim.AdamW.step, []
+
+    def interrupted_step(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return step(self, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(torch.optim.AdamW, "step", interrupted_step)
+        part = train_model(sample_vol_forward, CONFIG, checkpoint_dir=tmp_path / "b")
+    assert part.info["training"]["steps"] == 2
+    assert [r["step"] for r in _log(tmp_path / "b")] == [2]
+    train_model(sample_vol_forward, CONFIG, checkpoint_dir=tmp_path / "b", resume=True)
+    a, b = _log(tmp_path / "a"), _log(tmp_path / "b")
+    assert [r["step"] for r in b] == [2, 4]
+    for ra, rb in zip(a, b, strict=True):
+        assert rb["val_l1"] == pytest.approx(ra["val_l1"], rel=1e-5)
+
+
 @pytest.mark.parametrize("record", ["devices", "device_type"])
 def test_resume_checkpoint_from_other_device(sample_vol_forward, tmp_path, record):
     torch.set_num_threads(1)
