@@ -148,6 +148,25 @@ def _train(args):
     print(f"Saved {model!r} to {args.out}")
 
 
+def _finetune(args):
+    import mne
+
+    from .training import finetune_model
+
+    forward = mne.read_forward_solution(args.forward, verbose=args.verbose)
+    model = finetune_model(
+        forward,
+        args.model,
+        time_limit=None if args.steps is not None else args.time_limit,
+        n_steps=args.steps,
+        members=args.members,
+        seed=args.seed,
+        verbose=args.verbose,
+    )
+    model.save(args.out, overwrite=True)
+    print(f"Saved {model!r} to {args.out}")
+
+
 def _benchmark(args):
     from .benchmark import BenchmarkConfig, quick_config, run_benchmark, write_report
     from .datasets import load_sample_head, testing_data_path
@@ -252,6 +271,23 @@ def main(argv=None):
     train.add_argument("--resume", action="store_true", help="resume a checkpoint")
     train.add_argument("--time-limit", type=float, default=None, help="seconds")
     train.set_defaults(func=_train)
+    tune = sub.add_parser(
+        "finetune", help="fine-tune a model on a subject's forward solution"
+    )
+    tune.add_argument("forward", help="the subject's EEG forward solution (-fwd.fif)")
+    tune.add_argument("--out", required=True, help="model file to write")
+    tune.add_argument("--model", default=None, help="model name or file (default)")
+    tune.add_argument(
+        "--time-limit", type=float, default=900.0, help="seconds of training in all"
+    )
+    tune.add_argument(
+        "--steps", type=int, default=None, help="steps per network instead of a time"
+    )
+    tune.add_argument(
+        "--members", type=int, nargs="+", default=None, help="networks to fine-tune"
+    )
+    tune.add_argument("--seed", type=int, default=7, help="seed of training data")
+    tune.set_defaults(func=_finetune)
     bench = sub.add_parser("benchmark", help="PIUNet vs MNE's inverses, seeded")
     bench.add_argument("--model", default=None, help="model name or file")
     bench.add_argument(

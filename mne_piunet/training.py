@@ -985,9 +985,10 @@ def _load_pretrained(pretrained, config, spec):
     model = check_model(pretrained)
     if not isinstance(model.network, UNet3D):
         raise ValueError(
-            "Only a model with one UNet3D can be fine-tuned; this one's network "
-            f"is a {type(model.network).__name__} (fine-tune each member of an "
-            "ensemble on its own, then combine them with UNetEnsemble)"
+            "train_model fine-tunes a model with one UNet3D; this one's network "
+            f"is a {type(model.network).__name__}: fine-tune it with "
+            "mne_piunet.training.finetune_model (each member of an ensemble with "
+            "its own recipe)"
         )
     if model.config != config.network:
         raise ValueError(

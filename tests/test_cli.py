@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from mne_piunet.__main__ import main
 
@@ -50,10 +51,36 @@ def test_train_fine_tunes_a_pretrained_model(tmp_path, capsys):
     assert tuned.config == small.config  # the architecture comes along
     assert tuned.info["training"]["pretrained"] == small.info["training"]
     assert tuned.info["training"]["steps"] == 1
-    # the default is an ensemble: the error says what to fine-tune instead
+    # the default is an ensemble: the error says what fine-tunes it instead
     args[4] = "default"
-    with pytest.raises(ValueError, match="fine-tune each member"):
+    with pytest.raises(ValueError, match="finetune_model"):
         main(args)
+
+
+def test_finetune_a_member_on_a_forward_file(sample_vol_forward, tmp_path, capsys):
+    import mne
+
+    from mne_piunet import read_model
+
+    fname = tmp_path / "subject-fwd.fif"
+    mne.write_forward_solution(fname, sample_vol_forward)
+    out = tmp_path / "tuned.safetensors"
+    args = ["--verbose", "warning", "finetune", str(fname), "--members", "0"]
+    args += ["--steps", "1", "--out", str(out)]
+    assert main(args) == 0
+    assert "Saved <PIUNet" in capsys.readouterr().out
+    tuned, default = read_model(out), read_model("default")
+    tuned_nets, default_nets = tuned.network.members, default.network.members
+    # the chosen member trained one step on this head; the other is unchanged
+    assert tuned.info["ensemble"]["members"][0]["training"]["steps"] == 1
+    assert tuned.info["head_model"]["n_channels"] == sample_vol_forward["nchan"]
+
+    def same(a, b):
+        pairs = zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+        return all(torch.equal(x, y) for x, y in pairs)
+
+    assert same(tuned_nets[1], default_nets[1])
+    assert not same(tuned_nets[0], default_nets[0])
 
 
 def test_benchmark_picks_numbers_of_sources(tmp_path):
