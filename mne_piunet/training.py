@@ -810,7 +810,8 @@ def finetune_config(model, *, n_steps, lr=1e-4, n_covariances=8, seed=7):
     """Return the configuration :func:`finetune_model` fine-tunes a network with.
 
     The configuration the network was trained with (its model card's),
-    shortened for a run of minutes: learning rate ``lr``, ``n_covariances``
+    shortened for a run of minutes: learning rate ``lr`` (halved on a
+    validation plateau, whatever schedule the recipe had), ``n_covariances``
     noise covariances, a validation set of 64 samples checked every 200
     steps, on the model's grid. For runs that :func:`finetune_model` does not
     cover, e.g. with checkpoints: pass it to :func:`train_model` with
@@ -851,6 +852,7 @@ def finetune_config(model, *, n_steps, lr=1e-4, n_covariances=8, seed=7):
         spacing=model.grid.spacing,
         noise=noise,
         lr=lr,
+        lr_schedule="plateau",
         seed=seed,
         n_steps=int(n_steps),
         val_samples=64,

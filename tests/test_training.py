@@ -288,7 +288,9 @@ def test_finetune_ensemble_member_by_member(sample_vol_forward):
     """Each member resumes its own recipe; the ensemble comes back whole."""
     torch.set_num_threads(1)
     first = train_model(sample_vol_forward, CONFIG, device="cpu", verbose=False)
-    coloured = replace(CONFIG, noise=NoiseConfig(n_covariances=3), seed=2)
+    coloured = replace(
+        CONFIG, noise=NoiseConfig(n_covariances=3), seed=2, lr_schedule="cosine"
+    )
     second = train_model(sample_vol_forward, coloured, device="cpu", verbose=False)
     pair = make_ensemble([first, second], weights=(1.0, 3.0))
     # lr 0: the fine-tuned members must be the originals, in their order
@@ -313,6 +315,8 @@ def test_finetune_ensemble_member_by_member(sample_vol_forward):
     assert cards[0]["config"]["noise"] is None  # each member's own recipe
     assert cards[1]["config"]["noise"]["n_covariances"] == 2
     assert cards[1]["config"]["seed"] == 7 and cards[1]["config"]["lr"] == 0.0
+    # a run of minutes keeps its rate whatever schedule the recipe ended with
+    assert cards[1]["config"]["lr_schedule"] == "plateau"
     single = finetune_model(
         sample_vol_forward, first, time_limit=None, n_steps=1, verbose=False
     )
