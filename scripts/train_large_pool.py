@@ -19,9 +19,11 @@ Run from the repository root:
 
     python scripts/train_large_pool.py --time-limit 3600 --threads 2
 
-It has run to step 8,000 on 2 CPU cores (88 minutes, some of them beside
-other jobs; best validation at step 5,500; *Benchmarks > The large member
-on a pool of heads*).
+It ran to step 8,000 on 2 CPU cores (88 minutes, some of them beside
+other jobs; best validation at step 5,500, flat after; *Benchmarks > The
+large member on a pool of heads*) and is over: its checkpoint was removed
+from the tree (restore it with ``git checkout c21c92f --
+training/large-pool/checkpoint.pt`` to go on).
 """
 
 import dataclasses
