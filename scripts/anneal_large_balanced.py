@@ -12,6 +12,11 @@ scheduler and random state, overwritten; delete the folder when the run is
 done). Run from the repository root:
 
     python scripts/anneal_large_balanced.py --time-limit 4800 --threads 2
+
+It ran once to step 7,000 (58 minutes; best validation at step 5,500) and
+changed nothing measurable in the ensemble (*Benchmarks > The large member
+with its learning rate annealed*); the run is over, its learning curve is
+in training/large-anneal/train_log.jsonl and its weights were not kept.
 """
 
 import dataclasses
