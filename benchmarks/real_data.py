@@ -276,6 +276,7 @@ def main():
         choices=RESIDUAL_METHODS,
         help="apply_piunet's residual_method",
     )
+    parser.add_argument("--blend", type=float, default=0.0, help="apply_piunet's blend")
     parser.add_argument(
         "--no-network",
         action="store_true",
@@ -291,6 +292,7 @@ def main():
         orientation=args.orientation,
         residual=args.residual,
         residual_method=args.residual_method,
+        blend=args.blend,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -317,7 +319,7 @@ def main():
         f"Model: {args.model}, smoothing: {args.smoothing} s, "
         f"pattern smoothing: {args.pattern_smoothing} s, "
         f"amplitude: {args.amplitude}, orientation: {args.orientation}, "
-        f"residual: {args.residual} ({args.residual_method})"
+        f"residual: {args.residual} ({args.residual_method}), blend: {args.blend}"
         + (", network replaced by the identity" if args.no_network else ""),
         "",
     ]

@@ -181,6 +181,7 @@ def _benchmark(args):
         orientation=args.orientation,
         residual=args.residual,
         residual_method=args.residual_method,
+        blend=args.blend,
     )
     if args.quick:
         config = quick_config(config)
@@ -344,6 +345,12 @@ def main(argv=None):
         choices=RESIDUAL_METHODS,
         default="init",
         help="what estimates the unexplained data's sources (see apply_piunet)",
+    )
+    bench.add_argument(
+        "--blend",
+        type=float,
+        default=0.0,
+        help="share of the init's map in PIUNet's, 0 to 1 (see apply_piunet)",
     )
     bench.add_argument("--out", default="benchmark-results", help="output folder")
     bench.set_defaults(func=_benchmark)

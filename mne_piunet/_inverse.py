@@ -248,6 +248,7 @@ class PIUNetOperator:
             lambda2=lambda2,
             orientation=run.orientation,
             pattern=pattern,
+            blend=run.blend,
         )
 
     def _residual_network(self, block, sol, kernel, nave, network, run):
@@ -590,6 +591,7 @@ class _Run:
     orientation: str
     residual: float
     residual_method: str
+    blend: float
     batch_size: int
     device: torch.device
     bf16: bool
@@ -598,12 +600,12 @@ class _Run:
         return f"{self.device} ({'bfloat16' if self.bf16 else 'float32'})"
 
 
-def check_residual(residual):
-    """Return ``residual`` as a float; refuse what is not a number in [0, 1]."""
-    validate_type(residual, "numeric", "residual")
-    if not 0 <= residual <= 1:  # also refuses NaN
-        raise ValueError(f"residual must be a number from 0 to 1, got {residual}")
-    return float(residual)
+def check_share(value, name):
+    """Return a share (``residual``, ``blend``) as a float in [0, 1] or raise."""
+    validate_type(value, "numeric", name)
+    if not 0 <= value <= 1:  # also refuses NaN
+        raise ValueError(f"{name} must be a number from 0 to 1, got {value}")
+    return float(value)
 
 
 def _check_run_args(
@@ -613,6 +615,7 @@ def _check_run_args(
     orientation,
     residual,
     residual_method,
+    blend,
     batch_size,
     device,
     precision,
@@ -621,7 +624,8 @@ def _check_run_args(
     check_option("pick_ori", pick_ori, _PICK_ORI)
     check_option("amplitude", amplitude, AMPLITUDES)
     check_option("orientation", orientation, ORIENTATIONS)
-    residual = check_residual(residual)
+    residual = check_share(residual, "residual")
+    blend = check_share(blend, "blend")
     check_option("residual_method", residual_method, RESIDUAL_METHODS)
     device = get_device(device)
     if batch_size is None:
@@ -636,6 +640,7 @@ def _check_run_args(
         orientation=orientation,
         residual=residual,
         residual_method=residual_method,
+        blend=blend,
         batch_size=batch_size,
         device=device,
         bf16=bf16,
@@ -657,6 +662,7 @@ def apply_piunet(
     orientation="init",
     residual=0.0,
     residual_method="init",
+    blend=0.0,
     smoothing=0.02,
     pattern_smoothing=0.04,
     batch_size=None,
@@ -684,6 +690,7 @@ def apply_piunet(
     %(orientation)s
     %(residual)s
     %(residual_method)s
+    %(blend)s
     %(smoothing)s
     %(pattern_smoothing)s
     %(batch_size)s
@@ -713,6 +720,7 @@ def apply_piunet(
         orientation=orientation,
         residual=residual,
         residual_method=residual_method,
+        blend=blend,
         batch_size=batch_size,
         device=device,
         precision=precision,
@@ -750,6 +758,7 @@ def apply_piunet_epochs(
     orientation="init",
     residual=0.0,
     residual_method="init",
+    blend=0.0,
     smoothing=0.02,
     pattern_smoothing=0.04,
     batch_size=None,
@@ -774,6 +783,7 @@ def apply_piunet_epochs(
     %(orientation)s
     %(residual)s
     %(residual_method)s
+    %(blend)s
     %(smoothing)s
     %(pattern_smoothing)s
     %(batch_size)s
@@ -801,6 +811,7 @@ def apply_piunet_epochs(
         orientation=orientation,
         residual=residual,
         residual_method=residual_method,
+        blend=blend,
         batch_size=batch_size,
         device=device,
         precision=precision,
@@ -842,6 +853,7 @@ def apply_piunet_raw(
     orientation="init",
     residual=0.0,
     residual_method="init",
+    blend=0.0,
     smoothing=0.02,
     pattern_smoothing=0.04,
     start=None,
@@ -868,6 +880,7 @@ def apply_piunet_raw(
     %(orientation)s
     %(residual)s
     %(residual_method)s
+    %(blend)s
     %(smoothing)s
     %(pattern_smoothing)s
     start : int | None
@@ -906,6 +919,7 @@ def apply_piunet_raw(
         orientation=orientation,
         residual=residual,
         residual_method=residual_method,
+        blend=blend,
         batch_size=batch_size,
         device=device,
         precision=precision,

@@ -94,6 +94,7 @@ class PIUNet:
         lambda2=None,
         orientation="network",
         pattern=None,
+        blend=0.0,
     ):
         """Refine a physics init: the one rule of inference and training.
 
@@ -129,6 +130,9 @@ class PIUNet:
             The network's output read back at the source points, when it is
             already known (:meth:`pattern`, e.g. smoothed over time); ``None``
             runs the network.
+        blend : float
+            Share, from 0 to 1, of the init's map in the pattern
+            (:func:`blend_with_init`); ``0`` keeps the network's.
 
         Returns
         -------
@@ -141,6 +145,8 @@ class PIUNet:
         pattern = pattern.to(init.dtype)
         if orientation == "init":
             pattern = with_orientations(pattern, init)
+        if blend:
+            pattern = blend_with_init(pattern, init, blend)
         if fit is None:
             return pattern * _largest_moment(init)
         if lambda2 is not None:
@@ -437,6 +443,42 @@ def with_orientations(pattern, init):
     length = init.norm(dim=2, keepdim=True)
     directions = init / length.clamp_min(torch.finfo(init.dtype).tiny)
     return pattern.norm(dim=2, keepdim=True) * directions
+
+
+def blend_with_init(pattern, init, share):
+    """Mix a pattern's magnitudes with the init's, each map summing to one.
+
+    Each point keeps the pattern's direction (the init's where the pattern
+    is zero), and each sample the pattern's total magnitude, so that the
+    amplitude rules see the scale they would without the init's share.
+
+    Parameters
+    ----------
+    pattern : torch.Tensor, shape (n, n_points, 3)
+        Source patterns.
+    init : torch.Tensor, shape (n, n_points, 3)
+        The physics estimate they refine.
+    share : float
+        Weight of the init's normalised magnitudes, from 0 to 1.
+
+    Returns
+    -------
+    blended : torch.Tensor, shape (n, n_points, 3)
+        ``(1 - share) * pattern + share * init`` in magnitudes, per sample
+        normalised to sum to one and scaled back to the pattern's total.
+    """
+    tiny = torch.finfo(pattern.dtype).tiny
+    length = pattern.norm(dim=2, keepdim=True)
+    total = length.sum(dim=1, keepdim=True)
+    init_length = init.norm(dim=2, keepdim=True)
+    init_total = init_length.sum(dim=1, keepdim=True).clamp_min(tiny)
+    magnitude = (1 - share) * length + share * total * init_length / init_total
+    direction = torch.where(
+        length > 0,
+        pattern / length.clamp_min(tiny),
+        init / init_length.clamp_min(tiny),
+    )
+    return direction * magnitude
 
 
 def least_squares_amplitude(pattern, data, gain):

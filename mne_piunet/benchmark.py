@@ -27,7 +27,7 @@ from ._inverse import (
     ORIENTATIONS,
     RESIDUAL_METHODS,
     apply_piunet,
-    check_residual,
+    check_share,
 )
 from ._mne_private import check_option
 from ._model import PRECISIONS
@@ -95,6 +95,9 @@ class BenchmarkConfig:
     residual_method : "init" | "network"
         What estimates the unexplained data's sources in that step (as in
         :func:`mne_piunet.apply_piunet`).
+    blend : float
+        Share of the init's map in PIUNet's (as in
+        :func:`mne_piunet.apply_piunet`).
 
     Notes
     -----
@@ -131,13 +134,15 @@ class BenchmarkConfig:
     orientation: str = "init"
     residual: float = 0.0
     residual_method: str = "init"
+    blend: float = 0.0
 
     def __post_init__(self):
         check_option("sources", self.sources, ("blobs", "patches"))
         check_option("precision", self.precision, PRECISIONS)
         check_option("amplitude", self.amplitude, AMPLITUDES)
         check_option("orientation", self.orientation, ORIENTATIONS)
-        check_residual(self.residual)
+        check_share(self.residual, "residual")
+        check_share(self.blend, "blend")
         check_option("residual_method", self.residual_method, RESIDUAL_METHODS)
         SimulationConfig(extent=self.extent)  # the simulator's own extent rule
 
@@ -247,6 +252,7 @@ def _estimate(method, evoked, forward, model, config, noise_vars):
             orientation=config.orientation,
             residual=config.residual,
             residual_method=config.residual_method,
+            blend=config.blend,
             verbose=False,
         )
         return stc.data / scale

@@ -86,6 +86,11 @@ def test_residual_share_is_checked():
         BenchmarkConfig(residual=-0.1)
 
 
+def test_blend_share_is_checked():
+    with pytest.raises(ValueError, match="blend must be a number from 0 to 1"):
+        BenchmarkConfig(blend=2.0)
+
+
 def test_residual_method_is_checked():
     with pytest.raises(ValueError, match="'residual_method'.*but got 'MNE'"):
         BenchmarkConfig(residual_method="MNE")

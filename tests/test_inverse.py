@@ -832,6 +832,45 @@ def test_residual_step(sample_evoked, sample_vol_forward, sample_cov):
         )
 
 
+def test_blend_with_init(sample_evoked, sample_vol_forward, sample_cov):
+    """blend=b mixes the network's map with MNE's eLORETA map, then fits."""
+    model = tiny_model(sample_vol_forward)
+    evoked = sample_evoked.copy().crop(0.08, 0.1)
+    kwargs = dict(pick_ori="vector", **INDEPENDENT_SAMPLES, precision="float32")
+    op = make_piunet_operator(evoked.info, sample_vol_forward, sample_cov, model=model)
+    inv = make_inverse_operator(
+        evoked.info, sample_vol_forward, sample_cov, loose=1.0, verbose=False
+    )
+    eloreta = apply_inverse(
+        evoked, inv, op.lambda2, "eLORETA", pick_ori="vector", verbose=False
+    )
+
+    def shape(stc):  # each time point's magnitudes, summing to one
+        length = np.linalg.norm(stc.data, axis=1)
+        return length / length.sum(axis=0)
+
+    network = apply_piunet(evoked, op, **kwargs)
+    half = apply_piunet(evoked, op, blend=0.5, **kwargs)
+    assert isinstance(half, mne.VolVectorSourceEstimate)
+    assert_allclose(shape(half), 0.5 * shape(network) + 0.5 * shape(eloreta), atol=1e-6)
+    assert_allclose(
+        shape(apply_piunet(evoked, op, blend=1, **kwargs)), shape(eloreta), atol=1e-6
+    )
+    # the amplitude is fitted to the blended map: any other scale fits worse
+    whitener = op.kernel(evoked.nave).whitener
+    data = evoked.copy().pick(op.ch_names).data
+
+    def misfit(moments):
+        pred = op.gain @ moments.reshape(-1, len(evoked.times))
+        return np.linalg.norm(whitener @ (data - pred))
+
+    assert misfit(half.data) < min(misfit(0.9 * half.data), misfit(1.1 * half.data))
+    with pytest.raises(ValueError, match="blend must be a number from 0 to 1, got 1.5"):
+        apply_piunet(evoked, op, blend=1.5)
+    with pytest.raises(TypeError, match="blend must be an instance of"):
+        apply_piunet(evoked, op, blend="half")
+
+
 def test_residual_step_network(sample_evoked, sample_vol_forward, sample_cov):
     """residual_method="network": the model's map of what the first map leaves.
 

@@ -12,7 +12,7 @@ from mne_piunet import (
     make_ensemble,
     read_model,
 )
-from mne_piunet._model import ensemble_with_info, split_ensemble
+from mne_piunet._model import blend_with_init, ensemble_with_info, split_ensemble
 
 
 @pytest.fixture
@@ -173,3 +173,17 @@ def test_ensemble_errors(model):
         UNetEnsemble([model.network, model.network], weights=(1.0,))
     with pytest.raises(ValueError, match="weights must be 2 positive numbers"):
         UNetEnsemble([model.network, model.network], weights=(1.0, 0.0))
+
+
+def test_blend_with_init_keeps_directions_and_total():
+    """Magnitudes mix as maps summing to one; directions stay the pattern's."""
+    pattern = torch.tensor([[[2.0, 0, 0], [0, 0, 0], [0, 2.0, 0]]])
+    init = torch.tensor([[[0, 0, 1.0], [0, 3.0, 0], [0, 0, 0]]])
+    out = blend_with_init(pattern, init, 0.25)
+    # pattern 1/2, 0, 1/2 and init 1/4, 3/4, 0, mixed 3:1, times the total 4
+    assert torch.allclose(out.norm(dim=2), torch.tensor([[1.75, 0.75, 1.5]]))
+    unit = out / out.norm(dim=2, keepdim=True)
+    # the pattern's directions; the init's where the pattern is zero
+    assert torch.allclose(unit, torch.tensor([[[1.0, 0, 0], [0, 1.0, 0], [0, 1.0, 0]]]))
+    assert torch.equal(blend_with_init(pattern, init, 0.0), pattern)
+    assert not blend_with_init(torch.zeros_like(pattern), init, 0.5).any()
