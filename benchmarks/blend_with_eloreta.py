@@ -1,11 +1,12 @@
-r"""How far the network's maps are from a hedge: blends with eLORETA's map.
+r"""3D-PIUNet's maps blended with eLORETA's, several shares at once.
 
 On the benchmark's own samples (the same seeded cells as ``mne-piunet
 benchmark``), each sample's 3D-PIUNet and eLORETA estimates are reduced to
-amplitude maps, each divided by its sum, and mixed as ``w * PIUNet +
-(1 - w) * eLORETA``; ``w = 1`` is 3D-PIUNet's score, ``w = 0`` eLORETA's.
-Writes the per-sample normalised EMD of every weight to ``OUT`` (CSV) and
-prints the median of each cell::
+amplitude maps, each divided by its sum, and mixed as ``(1 - b) * PIUNet +
+b * eLORETA``: what ``apply_piunet(..., blend=b)`` returns, for every share
+``b`` from one network run (``b = 0`` is 3D-PIUNet's score, ``b = 1``
+eLORETA's). Writes the per-sample normalised EMD of every share to ``OUT``
+(CSV) and prints the median of each cell::
 
     python benchmarks/blend_with_eloreta.py blend-full.csv --head sample
     python benchmarks/blend_with_eloreta.py blend-heldout.csv --head sample \\
@@ -30,11 +31,11 @@ from mne_piunet.benchmark import (
 from mne_piunet.datasets import load_sample_head
 from mne_piunet.template import make_template_forward
 
-WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def blend_scores(forward, model, config):
-    """Return one record per sample: its cell and the nEMD of every blend."""
+    """Return one record per sample: its cell and the nEMD of every share."""
     positions = forward_source_positions(forward)
     info = forward_eeg_info(forward)
     rng = np.random.default_rng(config.seed)  # the benchmark's order of draws
@@ -54,14 +55,14 @@ def blend_scores(forward, model, config):
                 for i in range(config.n_samples)
             ]
             medians = {
-                w: round(float(np.median([c[w] for c in cell])), 3) for w in WEIGHTS
+                b: round(float(np.median([c[b] for c in cell])), 3) for b in BLENDS
             }
             print(
-                f"{k} sources, {snr:g} dB: median nEMD by weight {medians}", flush=True
+                f"{k} sources, {snr:g} dB: median nEMD by blend {medians}", flush=True
             )
             records += [
                 dict(n_sources=k, snr_db=snr, sample=i)
-                | {f"w{w}": c[w] for w in WEIGHTS}
+                | {f"blend{b}": c[b] for b in BLENDS}
                 for i, c in enumerate(cell)
             ]
     return records
@@ -74,15 +75,15 @@ def _sum_one(estimate):
 
 
 def _blends(truth, piunet, eloreta, positions, config):
-    """Return the nEMD of each weight's mix of two maps."""
+    """Return the nEMD of each share's mix of two maps."""
     return {
-        w: metrics.normalized_emd(
+        b: metrics.normalized_emd(
             truth,
-            w * piunet + (1 - w) * eloreta,
+            (1 - b) * piunet + b * eloreta,
             positions,
             resolution=config.emd_resolution,
         )
-        for w in WEIGHTS
+        for b in BLENDS
     }
 
 

@@ -99,6 +99,24 @@ def test_benchmark_picks_numbers_of_sources(tmp_path):
     assert all(5 <= float(row["extent_mm"]) <= 8 for row in rows)
 
 
+def test_benchmark_blend_one_scores_the_init(tmp_path):
+    """--blend 1: PIUNet's map is eLORETA's (amplitudes aside), as scored."""
+    import csv
+
+    out = tmp_path / "bench"
+    args = ["--verbose", "warning", "benchmark", "--methods", "PIUNet", "eLORETA"]
+    args += ["--n-samples", "1", "--n-sources", "3", "--blend", "1", "--out", str(out)]
+    assert main(args) == 0
+    with open(out / "template.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    scores = {}
+    for row in rows:
+        scores.setdefault(row["snr_db"], {})[row["method"]] = float(row["nemd"])
+    assert len(scores) == 5
+    for by_method in scores.values():
+        assert by_method["PIUNet"] == pytest.approx(by_method["eLORETA"], rel=1e-4)
+
+
 def test_benchmark_on_the_cortex(tmp_path, template_surf_forward):
     """--source-space surface: cortical patches on the cortex template only."""
     import csv
