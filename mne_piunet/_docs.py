@@ -144,9 +144,11 @@ blend : float
     ``(1 - blend)`` times the network's magnitudes plus ``blend`` times the
     init's, each map summing to one, in the network's directions. ``0`` (the
     default) is the network's map; ``1`` the init's map with the amplitude
-    rule's scale. A hedge measured in the benchmarks page: with ``0.5`` the
-    maps are not worse than eLORETA's in any cell of the held-out grid,
-    ten sources included, at the cost of blurring single and few sources.
+    rule's scale. A hedge for many simultaneous sources, measured in the
+    benchmarks page: with ``0.5`` the maps were not worse than eLORETA's in
+    any cell of either head's full benchmark grid, ten sources included
+    (the network alone: 5 of 25 on each), at the cost of blurring single and
+    few sources.
 """
 
 docdict["residual_method"] = """
