@@ -44,6 +44,7 @@ _LOG = "train_log.jsonl"
 # shows nothing then weighs nothing instead of dividing by zero.
 _NORM_FLOOR = 1e-30
 LOSS_NORMS = ("max", "mass", "geometric")
+LOSSES = ("l1", "l2")
 LR_SCHEDULES = ("plateau", "cosine")
 
 
@@ -123,6 +124,17 @@ class TrainConfig:
         the earth mover's distance. ``()``: L1 alone. Validation schedules
         the learning rate and keeps the best model on this objective, and
         logs the L1 alone too (``val_l1``), so runs compare.
+    loss : "l1" | "l2"
+        The point-wise error: absolute (``"l1"``, the paper's) or squared
+        (``"l2"``, each sample's divided by the square of its norm, see
+        ``loss_norm``; with ``"geometric"`` that is the largest times the
+        mean true moment, so an all-zero map scores at most 1 whatever the
+        sources' size). Where the data leave a source's place uncertain (many
+        sources, low SNR) the best L1 map is the per-point median of the
+        plausible maps, which is zero wherever a source is less likely than
+        not, so it stays focal; the best L2 map is their mean, which spreads
+        the amplitude over the plausible places, as the earth mover's
+        distance rewards.
     loss_norm : "max" | "mass" | "geometric"
         What each sample's error is divided by in the objective: its largest
         true moment (``"max"``, the paper's), its mean true moment
@@ -175,12 +187,14 @@ class TrainConfig:
     lr_schedule: str = "plateau"
     seed: int = 0
     pooled_scales: tuple = ()
+    loss: str = "l1"
     loss_norm: str = "max"
     amplitude: str = "fit"
     precision: str = "auto"
 
     def __post_init__(self):
         check_option("amplitude", self.amplitude, ("fit", "init"))
+        check_option("loss", self.loss, LOSSES)
         check_option("loss_norm", self.loss_norm, LOSS_NORMS)
         check_option("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_option("precision", self.precision, PRECISIONS)
@@ -188,6 +202,11 @@ class TrainConfig:
             raise ValueError(
                 "focus_prob must be in [0, 1], and 0 without a focus distribution; "
                 f"got focus_prob={self.focus_prob} with focus={self.focus}"
+            )
+        if self.loss == "l2" and self.pooled_scales:
+            raise ValueError(
+                "pooled_scales add absolute errors and need loss='l1', got "
+                f"loss='l2' with pooled_scales={self.pooled_scales}"
             )
         if any(int(s) != s or s < 2 for s in self.pooled_scales):
             raise ValueError(
@@ -517,12 +536,17 @@ def _loss(model, grid, batch, network=None, objective=None):
     """Mean L1 error of the refined moments, each sample relative to its norm.
 
     ``objective`` (a :class:`TrainConfig`) makes it the training objective:
+    with ``loss="l2"`` the mean squared error over the squared norm,
     :func:`_pooled_error` added at each of its ``pooled_scales``, each sample
     divided by the norm its ``loss_norm`` names. ``None``: the L1 relative to
     the largest moment, what the logs call ``val_l1`` (comparable across
     runs).
     """
     out = model.refine(batch.init, grid, fit=batch.fit, network=network)
+    if objective is not None and objective.loss == "l2":
+        norm = _sample_norm(batch, objective.loss_norm)
+        error = (out - batch.target).square().mean(dim=(1, 2)) / norm.square()
+        return error.mean()
     error = (out - batch.target).abs().mean(dim=(1, 2))
     if objective is None:
         return (error / batch.norm).mean()
@@ -1083,7 +1107,7 @@ def _validate(run):
     with torch.no_grad():
         val_l1 = _mean_loss(run.model, run.problem.grid, run.val_batches)
         val = val_l1  # the training objective: what schedules and selects
-        if config.pooled_scales or config.loss_norm != "max":
+        if config.pooled_scales or config.loss_norm != "max" or config.loss != "l1":
             val = _mean_loss(run.model, run.problem.grid, run.val_batches, None, config)
     if config.lr_schedule == "plateau":
         run.sched.step(val)

@@ -470,6 +470,8 @@ def test_train_config_from_dict_round_trip():
         (dict(precision="half"), "Invalid value for the 'precision'"),
         (dict(amplitude="data"), "Invalid value for the 'amplitude'"),
         (dict(loss_norm="sum"), "Invalid value for the 'loss_norm'"),
+        (dict(loss="huber"), "Invalid value for the 'loss'"),
+        (dict(loss="l2", pooled_scales=(2,)), "pooled_scales add absolute errors"),
         (dict(lr_schedule="step"), "Invalid value for the 'lr_schedule'"),
         (dict(focus_prob=0.3), "0 without a focus distribution"),
         (
@@ -553,6 +555,31 @@ def test_loss_norm_weighs_samples_alike(sample_vol_forward, tmp_path):
     assert model.info["training"]["config"]["loss_norm"] == "mass"
     for row in _log(tmp_path):
         assert row["val_loss"] > row["val_l1"] > 0
+
+
+def test_squared_error_loss(sample_vol_forward, tmp_path):
+    """loss="l2": the mean squared error over the squared norm, selected on."""
+    from mne_piunet.training import _loss, _Problem
+
+    torch.set_num_threads(1)
+    config = replace(CONFIG, loss="l2", loss_norm="mass")
+    problem = _Problem(sample_vol_forward, config, None, torch.device("cpu"))
+    batch = problem.make_batch(4, torch.Generator().manual_seed(0))
+    model, grid = problem.init_model, problem.grid
+    zero = lambda v: 0 * v  # noqa: E731
+    expected = (batch.target.square().mean(dim=(1, 2)) / batch.mass.square()).mean()
+    torch.testing.assert_close(_loss(model, grid, batch, zero, config), expected)
+    # the refined map scores its own squared error, not the zero map's
+    out = model.refine(batch.init, grid, fit=batch.fit)
+    error = (out - batch.target).square().mean(dim=(1, 2)) / batch.mass.square()
+    torch.testing.assert_close(_loss(model, grid, batch, None, config), error.mean())
+    assert not torch.allclose(error.mean(), expected)
+    model = train_model(sample_vol_forward, config, checkpoint_dir=tmp_path)
+    assert model.info["training"]["config"]["loss"] == "l2"
+    rows = _log(tmp_path)
+    assert all(row["val_loss"] != row["val_l1"] for row in rows)
+    best = min(row["val_loss"] for row in rows)
+    assert model.info["training"]["val_loss"] == pytest.approx(best)
 
 
 @pytest.mark.parametrize("unwhitened_prob", [0.0, 1.0])
