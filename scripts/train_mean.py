@@ -16,24 +16,11 @@ import dataclasses
 from pathlib import Path
 
 from train_default import train
-from train_real_noise import REAL_NOISE
-
-from mne_piunet.simulation import NoiseConfig, SimulationConfig
+from train_emd import EMD
 
 ROOT = Path(__file__).resolve().parents[1]
-MEAN = dataclasses.replace(
-    REAL_NOISE,
-    simulation=SimulationConfig(
-        n_sources=(1, 10),
-        single_source_prob=0.3,
-        snr_db=(-10.0, 30.0),
-        noise_only_prob=0.1,
-    ),
-    noise=NoiseConfig(n_covariances=32, white_prob=0.4),
-    loss="l2",
-    lr=1e-4,
-    seed=2,
-)
+# train_emd.py's samples (1 to 10 sources, a third single) and learning rate
+MEAN = dataclasses.replace(EMD, pooled_scales=(), loss="l2", seed=2)
 
 if __name__ == "__main__":
     train(MEAN, ROOT / "runs" / "mean", pretrained="small")
