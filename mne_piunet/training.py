@@ -533,7 +533,7 @@ def _float32(array, device):
 
 
 def _loss(model, grid, batch, network=None, objective=None):
-    """Mean L1 error of the refined moments, each sample relative to its norm.
+    """Mean error of the refined moments, each sample relative to its norm.
 
     ``objective`` (a :class:`TrainConfig`) makes it the training objective:
     with ``loss="l2"`` the mean squared error over the squared norm,
@@ -544,9 +544,9 @@ def _loss(model, grid, batch, network=None, objective=None):
     """
     out = model.refine(batch.init, grid, fit=batch.fit, network=network)
     if objective is not None and objective.loss == "l2":
-        norm = _sample_norm(batch, objective.loss_norm)
-        error = (out - batch.target).square().mean(dim=(1, 2)) / norm.square()
-        return error.mean()
+        # divide before squaring: the norm's floor squared underflows float32
+        norm = _sample_norm(batch, objective.loss_norm)[:, None, None]
+        return ((out - batch.target) / norm).square().mean()
     error = (out - batch.target).abs().mean(dim=(1, 2))
     if objective is None:
         return (error / batch.norm).mean()

@@ -559,7 +559,7 @@ def test_loss_norm_weighs_samples_alike(sample_vol_forward, tmp_path):
 
 def test_squared_error_loss(sample_vol_forward, tmp_path):
     """loss="l2": the mean squared error over the squared norm, selected on."""
-    from mne_piunet.training import _loss, _Problem
+    from mne_piunet.training import _NORM_FLOOR, _loss, _Problem
 
     torch.set_num_threads(1)
     config = replace(CONFIG, loss="l2", loss_norm="mass")
@@ -574,6 +574,16 @@ def test_squared_error_loss(sample_vol_forward, tmp_path):
     error = (out - batch.target).square().mean(dim=(1, 2)) / batch.mass.square()
     torch.testing.assert_close(_loss(model, grid, batch, None, config), error.mean())
     assert not torch.allclose(error.mean(), expected)
+    # a silent sample whose init shows nothing sits at the norms' floor: no NaN
+    silent = replace(
+        batch,
+        init=torch.zeros_like(batch.init),
+        fit=None,
+        target=torch.zeros_like(batch.target),
+        norm=torch.full_like(batch.norm, _NORM_FLOOR),
+        mass=torch.full_like(batch.mass, _NORM_FLOOR),
+    )
+    assert float(_loss(model, grid, silent, None, config)) == 0.0
     model = train_model(sample_vol_forward, config, checkpoint_dir=tmp_path)
     assert model.info["training"]["config"]["loss"] == "l2"
     rows = _log(tmp_path)
