@@ -508,9 +508,23 @@ def test_focus_distribution(sample_vol_forward, focus_prob):
             assert int(support.min()) > 100
 
 
+def _silent_batch(batch):
+    """The batch as silent samples whose init shows nothing: norms at the floor."""
+    from mne_piunet.training import _NORM_FLOOR
+
+    return replace(
+        batch,
+        init=torch.zeros_like(batch.init),
+        fit=None,
+        target=torch.zeros_like(batch.target),
+        norm=torch.full_like(batch.norm, _NORM_FLOOR),
+        mass=torch.full_like(batch.mass, _NORM_FLOOR),
+    )
+
+
 def test_loss_norm_weighs_samples_alike(sample_vol_forward, tmp_path):
     """An all-zero map scores 1 on every sample under "mass"; focal ones less else."""
-    from mne_piunet.training import _NORM_FLOOR, _loss, _Problem
+    from mne_piunet.training import _loss, _Problem
 
     torch.set_num_threads(1)
     zero = lambda v: 0 * v  # noqa: E731
@@ -538,14 +552,7 @@ def test_loss_norm_weighs_samples_alike(sample_vol_forward, tmp_path):
     ratio = {k: scores[k, "focal"] / scores[k, "wide"] for k in ("max", "geometric")}
     assert 3 * ratio["max"] < ratio["geometric"] < 1
     # a silent sample whose init shows nothing sits at the norms' floor: no NaN
-    silent = replace(
-        batch,
-        init=torch.zeros_like(batch.init),
-        fit=None,
-        target=torch.zeros_like(batch.target),
-        norm=torch.full_like(batch.norm, _NORM_FLOOR),
-        mass=torch.full_like(batch.mass, _NORM_FLOOR),
-    )
+    silent = _silent_batch(batch)
     for loss_norm in ("max", "mass", "geometric"):
         objective = replace(config, loss_norm=loss_norm)
         assert float(_loss(model, grid, silent, None, objective)) == 0.0
@@ -559,7 +566,7 @@ def test_loss_norm_weighs_samples_alike(sample_vol_forward, tmp_path):
 
 def test_squared_error_loss(sample_vol_forward, tmp_path):
     """loss="l2": the mean squared error over the squared norm, selected on."""
-    from mne_piunet.training import _NORM_FLOOR, _loss, _Problem
+    from mne_piunet.training import _loss, _Problem
 
     torch.set_num_threads(1)
     config = replace(CONFIG, loss="l2", loss_norm="mass")
@@ -575,14 +582,7 @@ def test_squared_error_loss(sample_vol_forward, tmp_path):
     torch.testing.assert_close(_loss(model, grid, batch, None, config), error.mean())
     assert not torch.allclose(error.mean(), expected)
     # a silent sample whose init shows nothing sits at the norms' floor: no NaN
-    silent = replace(
-        batch,
-        init=torch.zeros_like(batch.init),
-        fit=None,
-        target=torch.zeros_like(batch.target),
-        norm=torch.full_like(batch.norm, _NORM_FLOOR),
-        mass=torch.full_like(batch.mass, _NORM_FLOOR),
-    )
+    silent = _silent_batch(batch)
     assert float(_loss(model, grid, silent, None, config)) == 0.0
     model = train_model(sample_vol_forward, config, checkpoint_dir=tmp_path)
     assert model.info["training"]["config"]["loss"] == "l2"
