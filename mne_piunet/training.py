@@ -808,14 +808,18 @@ def _check_members(members, n_networks):
         return list(range(n_networks))
     validate_type(members, (list, tuple), "members")
     chosen = sorted(set(members))
-    if not chosen or any(
-        not isinstance(k, int | np.integer) or not 0 <= k < n_networks for k in chosen
-    ):
+    if not chosen or any(not _is_position(k, n_networks) for k in chosen):
         raise ValueError(
             f"members must be positions of the model's {n_networks} network(s), "
             f"0 to {n_networks - 1}, got {members}"
         )
     return chosen
+
+
+def _is_position(k, n_networks):
+    """Whether ``k`` is an integer (not a bool) from 0 to ``n_networks - 1``."""
+    is_int = isinstance(k, int | np.integer) and not isinstance(k, bool)
+    return is_int and 0 <= k < n_networks
 
 
 def _check_budget(time_limit, n_steps):

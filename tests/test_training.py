@@ -342,7 +342,7 @@ def test_finetune_errors(sample_vol_forward):
         finetune_model(sample_vol_forward, model, time_limit=0)
     with pytest.raises(TypeError, match="n_steps must be an instance of"):
         finetune_model(sample_vol_forward, model, n_steps=1.5)
-    for members in ([2], [], [0.5]):
+    for members in ([2], [], [0.5], [True]):
         with pytest.raises(ValueError, match="members must be positions of the"):
             finetune_model(sample_vol_forward, model, n_steps=1, members=members)
     with pytest.raises(ValueError, match="card holds no training configuration"):
