@@ -18,22 +18,19 @@ map before the mix: its amplitudes raised to ``p``, again summing to one
 """
 
 import argparse
-import csv
 
 import mne
 import numpy as np
+from _cells import add_cell_arguments, cell_config, head_forward, write_records
 
 from mne_piunet import metrics
 from mne_piunet._eeg import forward_eeg_info
 from mne_piunet._grid import forward_source_positions
 from mne_piunet.benchmark import (
-    BenchmarkConfig,
     _estimate,
     _noise_variances,
     _simulate_cell,
 )
-from mne_piunet.datasets import load_sample_head
-from mne_piunet.template import make_template_forward
 
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -100,30 +97,13 @@ def _blends(truth, piunet, eloreta, positions, config, powers):
 def main():
     """Score the blends of one head and write them to a CSV file."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("out", help="CSV file to write")
-    parser.add_argument("--head", choices=("template", "sample"), default="sample")
-    parser.add_argument("--model", default="default", help="model name or file")
-    parser.add_argument("--n-sources", nargs="+", type=int, default=(1, 2, 3, 5, 10))
-    parser.add_argument("--extent", nargs=2, type=float, default=(0.005, 0.040))
-    parser.add_argument("--n-samples", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=BenchmarkConfig.seed)
+    add_cell_arguments(parser)
     parser.add_argument("--powers", nargs="+", type=float, default=(1.0,))
     args = parser.parse_args()
-    config = BenchmarkConfig(
-        n_sources=tuple(args.n_sources),
-        extent=tuple(args.extent),
-        n_samples=args.n_samples,
-        seed=args.seed,
+    records = blend_scores(
+        head_forward(args.head), args.model, cell_config(args), tuple(args.powers)
     )
-    if args.head == "sample":
-        forward = load_sample_head(verbose=False).forward
-    else:
-        forward = make_template_forward(verbose=False)
-    records = blend_scores(forward, args.model, config, tuple(args.powers))
-    with open(args.out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(records[0]))
-        writer.writeheader()
-        writer.writerows(records)
+    write_records(records, args.out)
 
 
 if __name__ == "__main__":
