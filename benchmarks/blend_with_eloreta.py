@@ -19,18 +19,18 @@ map before the mix: its amplitudes raised to ``p``, again summing to one
 
 import argparse
 
-import mne
-import numpy as np
-from _cells import add_cell_arguments, cell_config, head_forward, write_records
-
-from mne_piunet import metrics
-from mne_piunet._eeg import forward_eeg_info
-from mne_piunet._grid import forward_source_positions
-from mne_piunet.benchmark import (
-    _estimate,
-    _noise_variances,
-    _simulate_cell,
+from _cells import (
+    add_cell_arguments,
+    amplitude_maps,
+    cell_config,
+    cell_records,
+    head_forward,
+    normalized_emds,
+    simulated_cells,
+    write_records,
 )
+
+from mne_piunet._grid import forward_source_positions
 
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -38,60 +38,32 @@ BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
 def blend_scores(forward, model, config, powers=(1.0,)):
     """Return one record per sample: its cell and the nEMD of every mix."""
     positions = forward_source_positions(forward)
-    info = forward_eeg_info(forward)
-    rng = np.random.default_rng(config.seed)  # the benchmark's order of draws
     records = []
-    for k in config.n_sources:
-        for snr in config.snr_db:
-            batch = _simulate_cell(forward, config, k, snr, rng)
-            evoked = mne.EvokedArray(batch.sensors.numpy().T, info, nave=1)
-            truth = batch.sources.numpy()
-            noise_vars = _noise_variances(forward, info, truth, snr)
-            maps = [
-                _sum_one(_estimate(m, evoked, forward, model, config, noise_vars))
-                for m in ("PIUNet", "eLORETA")
-            ]
-            cell = [
-                _blends(
-                    truth[i], maps[0][:, i], maps[1][:, i], positions, config, powers
-                )
-                for i in range(config.n_samples)
-            ]
-            medians = {
-                key: round(float(np.median([c[key] for c in cell])), 3)
-                for key in cell[0]
-            }
-            print(f"{k} sources, {snr:g} dB: median nEMD {medians}", flush=True)
-            records += [
-                dict(n_sources=k, snr_db=snr, sample=i) | c for i, c in enumerate(cell)
-            ]
+    for k, snr, data, truth, noise_vars in simulated_cells(forward, config):
+        piunet, eloreta = (
+            amplitude_maps(method, data, forward, model, config, noise_vars)
+            for method in ("PIUNet", "eLORETA")
+        )
+        cell = [
+            normalized_emds(
+                truth[i], _mixes(piunet[:, i], eloreta[:, i], powers), positions, config
+            )
+            for i in range(config.n_samples)
+        ]
+        records += cell_records(k, snr, cell)
     return records
 
 
-def _sum_one(estimate):
-    """Amplitude maps (n_points, n_samples) of a vector estimate, each summing to 1."""
-    amp = np.linalg.norm(estimate, axis=1)
-    return amp / amp.sum(axis=0)
-
-
-def _blends(truth, piunet, eloreta, positions, config, powers):
-    """Return the nEMD of each power's and share's mix of two maps, by column."""
-    # the flat map's EMD, once per sample: what normalized_emd divides by
-    flat = metrics.emd(
-        truth, np.ones(len(positions)), positions, resolution=config.emd_resolution
-    )
-    scores = {}
+def _mixes(piunet, eloreta, powers):
+    """Return each power's and share's mix of two maps, by column."""
+    mixes = {}
     for power in powers:
         sharpened = piunet**power / (piunet**power).sum()
         prefix = "" if power == 1 else f"power{power:g}_"
         for b in BLENDS[:-1]:
-            mixed = (1 - b) * sharpened + b * eloreta
-            emd = metrics.emd(truth, mixed, positions, resolution=config.emd_resolution)
-            scores[f"{prefix}blend{b}"] = emd / flat
-    # the last share is eLORETA's map alone, whatever the power
-    emd = metrics.emd(truth, eloreta, positions, resolution=config.emd_resolution)
-    scores[f"blend{BLENDS[-1]}"] = emd / flat
-    return scores
+            mixes[f"{prefix}blend{b}"] = (1 - b) * sharpened + b * eloreta
+    mixes[f"blend{BLENDS[-1]}"] = eloreta  # the last share, whatever the power
+    return mixes
 
 
 def main():

@@ -17,68 +17,44 @@ map to ``OUT`` (CSV) and prints the median of each cell::
 
 import argparse
 
-import mne
 import numpy as np
-from _cells import add_cell_arguments, cell_config, head_forward, write_records
-
-from mne_piunet import metrics
-from mne_piunet._eeg import forward_eeg_info
-from mne_piunet._grid import forward_source_positions
-from mne_piunet.benchmark import (
-    _estimate,
-    _noise_variances,
-    _simulate_cell,
+from _cells import (
+    add_cell_arguments,
+    amplitude_maps,
+    cell_config,
+    cell_records,
+    head_forward,
+    normalized_emds,
+    simulated_cells,
+    write_records,
 )
+
+from mne_piunet._grid import forward_source_positions
 
 
 def redraw_scores(forward, model, config, scales, n_draws, noise_seed=0):
     """Return one record per sample: its cell and the nEMD of every map."""
     positions = forward_source_positions(forward)
-    info = forward_eeg_info(forward)
-    rng = np.random.default_rng(config.seed)  # the benchmark's order of draws
     noise_rng = np.random.default_rng(noise_seed)
     records = []
-    for k in config.n_sources:
-        for snr in config.snr_db:
-            batch = _simulate_cell(forward, config, k, snr, rng)
-            data, truth = batch.sensors.numpy().T, batch.sources.numpy()
-            noise_vars = _noise_variances(forward, info, truth, snr)
-            cell_args = (info, forward, model, config, noise_vars)
-            maps = {"redraw0": _amplitude_maps("PIUNet", data, *cell_args)}
-            for scale in scales:
-                draws = [
-                    _amplitude_maps("PIUNet", data + extra, *cell_args)
-                    for extra in _noise(
-                        noise_rng, data.shape, noise_vars, scale, n_draws
-                    )
-                ]
-                maps[f"redraw{scale:g}"] = np.mean(draws, axis=0)
-            maps["eLORETA"] = _amplitude_maps("eLORETA", data, *cell_args)
-            cell = [
-                {
-                    key: metrics.normalized_emd(
-                        truth[i], m[:, i], positions, resolution=config.emd_resolution
-                    )
-                    for key, m in maps.items()
-                }
-                for i in range(config.n_samples)
+    for k, snr, data, truth, noise_vars in simulated_cells(forward, config):
+        cell_args = (forward, model, config, noise_vars)
+        maps = {"redraw0": amplitude_maps("PIUNet", data, *cell_args)}
+        for scale in scales:
+            draws = [
+                amplitude_maps("PIUNet", data + extra, *cell_args)
+                for extra in _noise(noise_rng, data.shape, noise_vars, scale, n_draws)
             ]
-            medians = {
-                key: round(float(np.median([c[key] for c in cell])), 3) for key in maps
-            }
-            print(f"{k} sources, {snr:g} dB: median nEMD {medians}", flush=True)
-            records += [
-                dict(n_sources=k, snr_db=snr, sample=i) | c for i, c in enumerate(cell)
-            ]
+            maps[f"redraw{scale:g}"] = np.mean(draws, axis=0)
+        maps["eLORETA"] = amplitude_maps("eLORETA", data, *cell_args)
+        cell = [
+            normalized_emds(
+                truth[i], {key: m[:, i] for key, m in maps.items()}, positions, config
+            )
+            for i in range(config.n_samples)
+        ]
+        records += cell_records(k, snr, cell)
     return records
-
-
-def _amplitude_maps(method, data, info, forward, model, config, noise_vars):
-    """One method's amplitude maps (n_points, n_samples), each summing to one."""
-    evoked = mne.EvokedArray(data, info, nave=1, verbose=False)
-    estimate = _estimate(method, evoked, forward, model, config, noise_vars)
-    amp = np.linalg.norm(estimate, axis=1)
-    return amp / amp.sum(axis=0)
 
 
 def _noise(rng, shape, noise_vars, scale, n_draws):
