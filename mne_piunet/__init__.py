@@ -1,33 +1,39 @@
-"""3D-PIUNet EEG source imaging for MNE-Python."""
+"""3D-PIUNet EEG source imaging for MNE-Python.
 
-from ._grid import GridSpec, VoxelGrid
-from ._inverse import (
-    PIUNetOperator,
-    apply_piunet,
-    apply_piunet_epochs,
-    apply_piunet_raw,
-    make_piunet_operator,
-)
-from ._model import PIUNet, make_ensemble, read_model
-from ._network import UNet3D, UNetConfig, UNetEnsemble
-from ._physics import INIT_METHODS, make_init_kernel
+The public names are imported on first use (PEP 562), so that ``import
+mne_piunet`` and the command line's ``--help`` do not load torch and MNE.
+"""
+
+import importlib
+
 from ._version import __version__
 
-__all__ = [
-    "INIT_METHODS",
-    "GridSpec",
-    "PIUNet",
-    "PIUNetOperator",
-    "UNet3D",
-    "UNetConfig",
-    "UNetEnsemble",
-    "VoxelGrid",
-    "__version__",
-    "apply_piunet",
-    "apply_piunet_epochs",
-    "apply_piunet_raw",
-    "make_ensemble",
-    "make_init_kernel",
-    "make_piunet_operator",
-    "read_model",
-]
+_PUBLIC = {
+    "GridSpec": "._grid",
+    "VoxelGrid": "._grid",
+    "PIUNetOperator": "._inverse",
+    "apply_piunet": "._inverse",
+    "apply_piunet_epochs": "._inverse",
+    "apply_piunet_raw": "._inverse",
+    "make_piunet_operator": "._inverse",
+    "PIUNet": "._model",
+    "make_ensemble": "._model",
+    "read_model": "._model",
+    "UNet3D": "._network",
+    "UNetConfig": "._network",
+    "UNetEnsemble": "._network",
+}
+
+__all__ = sorted([*_PUBLIC, "__version__"])
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+        globals()[name] = value  # look it up once
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -1,14 +1,27 @@
-"""Command line: ``mne-piunet demo | sys_info | train | benchmark | fetch | models``."""
+"""The mne-piunet command line.
+
+Heavy modules (torch, MNE) are imported inside the commands, so that
+``--help`` and ``--version`` answer at once.
+"""
 
 import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
+from ._version import __version__
 
-from ._inverse import AMPLITUDES, INDEPENDENT_SAMPLES, ORIENTATIONS, RESIDUAL_METHODS
-from .benchmark import METHODS
+# as mne_piunet.benchmark.METHODS (kept here so that --help loads no torch)
+_BENCHMARK_METHODS = (
+    "PIUNet",
+    "eLORETA",
+    "sLORETA",
+    "dSPM",
+    "MNE",
+    "LCMV",
+    "MxNE",
+    "gamma-MAP",
+)
 
 
 def _demo(args):
@@ -16,15 +29,18 @@ def _demo(args):
 
     matplotlib.use("Agg")  # the demo writes a file; no display needed
     import mne
+    import numpy as np
 
     from . import apply_piunet, metrics
     from ._eeg import forward_eeg_info
     from ._grid import forward_source_positions
+    from ._inverse import INDEPENDENT_SAMPLES
     from .simulation import SimulationConfig, SourceSimulator, torch_generator
-    from .template import make_template_forward
+    from .template import make_template_forward, template_forward_cached
     from .viz import plot_projections
 
-    print("Template forward (first run builds the BEM: a few minutes)...")
+    if not template_forward_cached():
+        print("Template forward: the first run builds the BEM (a few minutes)...")
     fwd = make_template_forward(verbose=args.verbose)
     cfg = SimulationConfig(n_sources=(1, 1), extent=(0.01, 0.02), snr_db=(10, 10))
     batch = SourceSimulator(fwd, cfg).sample(args.n_samples, torch_generator(args.seed))
@@ -32,12 +48,7 @@ def _demo(args):
     evoked = mne.EvokedArray(batch.sensors.numpy().T, info, tmin=0.0)
     pos = forward_source_positions(fwd)
     piunet = apply_piunet(  # the "time points" are independent samples
-        evoked,
-        fwd,
-        args.model,
-        pick_ori="vector",
-        **INDEPENDENT_SAMPLES,
-        verbose=False,
+        evoked, fwd, args.model, pick_ori="vector", **INDEPENDENT_SAMPLES
     )
     inv = mne.minimum_norm.make_inverse_operator(
         info, fwd, mne.make_ad_hoc_cov(info, verbose=False), loose=1.0, verbose=False
@@ -63,6 +74,7 @@ def _demo(args):
         [np.linalg.norm(m, axis=1) for m in maps],
         fwd,
         titles=["truth", "eLORETA", "3D-PIUNet"],
+        units=["A·m", "A·m", "A·m"],
         show=False,
     )
     fig.savefig(args.out, dpi=100)
@@ -76,9 +88,8 @@ def _sys_info(args):
     import numpy as np
     import torch
 
-    from . import __version__
     from ._io import data_dir
-    from ._model import available_devices
+    from ._model import available_devices, bf16_fast
     from .datasets import cached_models
 
     print(f"mne-piunet:  {__version__}")
@@ -87,30 +98,16 @@ def _sys_info(args):
         print(f"{name + ':':12s} {module.__version__}")
     print(f"devices:     {', '.join(available_devices())}")
     print(f"CPU threads: {torch.get_num_threads()}")
-    print(f"bf16:        {_bf16_support(torch)}")
+    native = [d for d in available_devices() if bf16_fast(d)]
+    print(f"bf16:        {', '.join(native) or 'no native support found'}")
     print(f"cache:       {data_dir()}")
     for row in cached_models():
         where = row["cached"] or "not cached (mne-piunet fetch NAME)"
         print(f"model {row['name']!r}: {where}")
 
 
-def _bf16_support(torch):
-    """Say where bfloat16 runs natively (autocast is 1.5-2x faster there)."""
-    found = []
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        found.append("CUDA")
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        flags = ""
-    if "avx512_bf16" in flags or "amx_bf16" in flags:
-        found.append("CPU (avx512_bf16/amx_bf16)")
-    return ", ".join(found) or "no native support found"
-
-
 def _train(args):
     from . import UNetConfig, read_model
-    from .simulation import SimulationConfig
     from .template import make_template_forward
     from .training import TrainConfig, train_model
 
@@ -127,9 +124,6 @@ def _train(args):
         )
     config = TrainConfig(
         network=network,
-        simulation=SimulationConfig(),
-        n_channels=args.n_channels and tuple(args.n_channels),
-        lambda2_range=args.lambda2_range and tuple(args.lambda2_range),
         batch_size=args.batch_size,
         n_steps=args.steps,
         lr=args.lr,
@@ -176,11 +170,6 @@ def _benchmark(args):
         methods=tuple(args.methods),
         n_samples=args.n_samples,
         seed=args.seed,
-        precision=args.precision,
-        amplitude=args.amplitude,
-        orientation=args.orientation,
-        residual=args.residual,
-        residual_method=args.residual_method,
         blend=args.blend,
     )
     if args.quick:
@@ -230,73 +219,110 @@ def _models(args):
         print(f"    {where}")
 
 
-def main(argv=None):
-    """Run the ``mne-piunet`` command line."""
-    parser = argparse.ArgumentParser(prog="mne-piunet", description=__doc__)
-    parser.add_argument(
-        "--verbose", default="warning", help="MNE log level (e.g. info, warning)"
+def _count(text):
+    """Argument type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text):
+    """Argument type: a positive number of seconds."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive seconds, got {text}")
+    return value
+
+
+def _share(text):
+    """Argument type: a number from 0 to 1."""
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text}")
+    return value
+
+
+_COMMANDS = {
+    "demo": "localise simulated single sources on the template, next to eLORETA",
+    "train": "train a model on the fsaverage template",
+    "finetune": "fine-tune a model on a subject's forward solution",
+    "benchmark": "score 3D-PIUNet against MNE's inverses on seeded simulations",
+    "fetch": "download a registered pretrained model and check its hash",
+    "models": "list the registered pretrained models and where they are cached",
+    "sys_info": "print versions, devices, the cache folder and the models",
+}
+
+
+def _add_command(sub, name, func):
+    parser = sub.add_parser(
+        name,
+        help=_COMMANDS[name],
+        description=_COMMANDS[name].capitalize() + ".",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="localise simulated sources on the template")
-    demo.add_argument(
-        "--model", default=None, help="model name or file (default: shipped)"
-    )
-    demo.add_argument("--n-samples", type=int, default=20, help="simulated samples")
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _add_demo(sub):
+    demo = _add_command(sub, "demo", _demo)
+    demo.add_argument("--model", default=None, help="model name or file (None: default)")
+    demo.add_argument("--n-samples", type=_count, default=20, help="simulated samples")
     demo.add_argument("--seed", type=int, default=0, help="seed of the simulation")
-    demo.add_argument(
-        "--out", default="mne-piunet-demo.png", help="figure of the maps (PNG)"
-    )
-    demo.set_defaults(func=_demo)
-    info = sub.add_parser("sys_info", help="versions, devices, cache and models")
-    info.set_defaults(func=_sys_info)
-    train = sub.add_parser("train", help="train a model on the template")
+    demo.add_argument("--out", default="mne-piunet-demo.png", help="figure (PNG)")
+
+
+def _add_train(sub):
+    train = _add_command(sub, "train", _train)
     train.add_argument("--out", required=True, help="model file to write")
     train.add_argument("--montage", default="easycap-M10", help="MNE montage name")
-    train.add_argument("--steps", type=int, default=1000, help="optimiser steps")
-    train.add_argument("--batch-size", type=int, default=8, help="samples per step")
-    train.add_argument("--base-channels", type=int, default=8, help="U-Net width")
-    train.add_argument("--res-blocks", type=int, default=1, help="blocks per level")
+    train.add_argument("--steps", type=_count, default=1000, help="optimiser steps")
+    train.add_argument("--batch-size", type=_count, default=8, help="samples per step")
+    train.add_argument("--base-channels", type=_count, default=8, help="U-Net width")
+    train.add_argument("--res-blocks", type=_count, default=1, help="blocks per level")
     train.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
-    train.add_argument(
-        "--pretrained", default=None, help="model name or file to fine-tune"
-    )
-    for flag, kind, what in (
-        ("--n-channels", int, "random electrode subsets of this size"),
-        ("--lambda2-range", float, "lambda2 drawn in this range"),
-    ):
-        train.add_argument(
-            flag, type=kind, nargs=2, metavar=("MIN", "MAX"), help=f"train on {what}"
-        )
+    train.add_argument("--pretrained", default=None, help="model to fine-tune")
     train.add_argument("--seed", type=int, default=0, help="seed of training data")
     train.add_argument("--checkpoint-dir", default=None, help="checkpoint folder")
     train.add_argument("--resume", action="store_true", help="resume a checkpoint")
-    train.add_argument("--time-limit", type=float, default=None, help="seconds")
-    train.set_defaults(func=_train)
-    tune = sub.add_parser(
-        "finetune", help="fine-tune a model on a subject's forward solution"
-    )
+    train.add_argument("--time-limit", type=_seconds, default=None, help="seconds")
+
+
+def _add_finetune(sub):
+    tune = _add_command(sub, "finetune", _finetune)
     tune.add_argument("forward", help="the subject's EEG forward solution (-fwd.fif)")
     tune.add_argument("--out", required=True, help="model file to write")
-    tune.add_argument("--model", default=None, help="model name or file (default)")
+    tune.add_argument("--model", default=None, help="model name or file (None: default)")
     tune.add_argument(
-        "--time-limit", type=float, default=900.0, help="seconds of training in all"
+        "--time-limit", type=_seconds, default=900.0, help="seconds of training in all"
     )
     tune.add_argument(
-        "--steps", type=int, default=None, help="steps per network instead of a time"
+        "--steps", type=_count, default=None, help="steps per network instead of a time"
     )
     tune.add_argument(
         "--members", type=int, nargs="+", default=None, help="networks to fine-tune"
     )
     tune.add_argument("--seed", type=int, default=7, help="seed of training data")
-    tune.set_defaults(func=_finetune)
-    bench = sub.add_parser("benchmark", help="PIUNet vs MNE's inverses, seeded")
+
+
+def _add_benchmark(sub):
+    bench = _add_command(sub, "benchmark", _benchmark)
     bench.add_argument("--model", default=None, help="model name or file")
     bench.add_argument(
-        "--methods", nargs="+", default=list(METHODS), choices=METHODS, help="methods"
+        "--methods",
+        nargs="+",
+        default=list(_BENCHMARK_METHODS),
+        choices=_BENCHMARK_METHODS,
+        help="methods to score",
     )
-    bench.add_argument("--n-samples", type=int, default=25, help="samples per cell")
+    bench.add_argument("--n-samples", type=_count, default=25, help="samples per cell")
     bench.add_argument(
-        "--n-sources", type=int, nargs="+", default=None, help="sources per sample"
+        "--n-sources",
+        type=_count,
+        nargs="+",
+        default=None,
+        help="sources per sample (None: 1 2 3 5 10)",
     )
     bench.add_argument(
         "--extent",
@@ -305,7 +331,7 @@ def main(argv=None):
         default=None,
         metavar=("LO", "HI"),
         help="range of blob standard deviations in metres, volume source space "
-        "only (default 0.005 0.04)",
+        "only (None: 0.005 0.04)",
     )
     bench.add_argument("--seed", type=int, default=12345, help="test-set seed")
     bench.add_argument(
@@ -317,57 +343,58 @@ def main(argv=None):
     )
     bench.add_argument("--quick", action="store_true", help="reduced grid, minutes")
     bench.add_argument(
-        "--precision",
-        choices=("auto", "float32", "bfloat16"),
-        default="auto",
-        help="arithmetic of PIUNet's network",
-    )
-    bench.add_argument(
-        "--amplitude",
-        choices=AMPLITUDES,
-        default="fit",
-        help="PIUNet's amplitude rule (see apply_piunet)",
-    )
-    bench.add_argument(
-        "--orientation",
-        choices=ORIENTATIONS,
-        default="init",
-        help="where PIUNet's source directions come from (see apply_piunet)",
-    )
-    bench.add_argument(
-        "--residual",
-        type=float,
-        default=0.0,
-        help="PIUNet's data-consistency step, 0 to 1 (see apply_piunet)",
-    )
-    bench.add_argument(
-        "--residual-method",
-        choices=RESIDUAL_METHODS,
-        default="init",
-        help="what estimates the unexplained data's sources (see apply_piunet)",
-    )
-    bench.add_argument(
-        "--blend",
-        type=float,
-        default=0.0,
-        help="share of the init's map in PIUNet's, 0 to 1 (see apply_piunet)",
+        "--blend", type=_share, default=0.0, help="share of eLORETA's map in PIUNet's"
     )
     bench.add_argument("--out", default="benchmark-results", help="output folder")
-    bench.set_defaults(func=_benchmark)
-    fetch = sub.add_parser("fetch", help="download and verify a pretrained model")
-    fetch.add_argument("name", help="registered model name (see `models`)")
-    fetch.add_argument("--path", default=None, help="cache folder")
-    fetch.add_argument("--force", action="store_true", help="download again")
-    fetch.set_defaults(func=_fetch)
-    models = sub.add_parser("models", help="list pretrained models and the cache")
-    models.add_argument("--path", default=None, help="cache folder")
-    models.set_defaults(func=_models)
-    args = parser.parse_args(argv)
-    args.argv = sys.argv[1:] if argv is None else list(argv)
-    import mne
 
-    mne.set_log_level(args.verbose)
-    args.func(args)
+
+def _add_fetch_and_models(sub):
+    fetch = _add_command(sub, "fetch", _fetch)
+    fetch.add_argument("name", help="registered model name (see the models command)")
+    fetch.add_argument("--path", default=None, help="cache folder (None: MNE_DATA)")
+    fetch.add_argument("--force", action="store_true", help="download again")
+    models = _add_command(sub, "models", _models)
+    models.add_argument("--path", default=None, help="cache folder (None: MNE_DATA)")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """Return the parser of the ``mne-piunet`` command line."""
+    parser = argparse.ArgumentParser(
+        prog="mne-piunet",
+        description="3D-PIUNet EEG source imaging for MNE-Python: "
+        + ", ".join(_COMMANDS)
+        + ".",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument(
+        "--verbose",
+        default="warning",
+        help="MNE log level (info shows progress; debug also shows tracebacks)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo(sub)
+    _add_train(sub)
+    _add_finetune(sub)
+    _add_benchmark(sub)
+    _add_fetch_and_models(sub)
+    _add_command(sub, "sys_info", _sys_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``mne-piunet`` command line; return the exit status."""
+    args = make_parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        import mne
+
+        mne.set_log_level(args.verbose)
+        args.func(args)
+    except Exception as err:
+        if str(args.verbose).lower() == "debug":
+            raise
+        print(f"mne-piunet {args.command}: error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

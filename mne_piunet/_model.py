@@ -7,13 +7,13 @@ import torch
 from mne.utils import logger, verbose
 
 from ._docs import fill_doc
-from ._grid import GridSpec
+from ._grid import GridSpec, VoxelGrid
 from ._io import atomic_path
 from ._mne_private import check_option, validate_type
 from ._network import UNet3D, UNetConfig, UNetEnsemble
 from ._version import __version__
 
-ORIENTATIONS = ("init", "network")
+ORIENTATIONS = ("init", "network")  # inference: init; training: network
 
 _FORMAT = "mne-piunet"
 _FORMAT_VERSION = "1"
@@ -86,27 +86,24 @@ class PIUNet:
     @fill_doc
     def refine(
         self,
-        init,
-        grid,
+        init: torch.Tensor,
+        grid: VoxelGrid,
         *,
-        fit=None,
+        fit: tuple | None = None,
+        orientation: str = "init",
+        blend: float = 0.0,
         network=None,
-        lambda2=None,
-        orientation="network",
-        pattern=None,
-        blend=0.0,
-    ):
+        pattern: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Refine a physics init: the one rule of inference and training.
 
         Each sample (time point) is divided by its largest absolute moment,
         placed on the grid, passed through the network and read back at the
-        source points. The network gives the spatial pattern (with
-        ``orientation="init"``, its magnitudes in the init's directions); its
-        amplitude comes from the data: with ``fit``, the factor whose forward
-        projection best fits the whitened data (least squares); with ``fit``
-        and ``lambda2``, the weighted minimum-norm estimate whose source
-        prior is the pattern (:func:`weighted_minimum_norm`); without, the
-        init's largest moment (the paper's rule). An all-zero init gives zero.
+        source points: the network gives the spatial pattern. Its amplitude
+        comes from the data: with ``fit``, the factor whose forward
+        projection best fits the whitened data (least squares, what
+        inference uses); without, the init's largest moment (the paper's
+        rule). An all-zero init gives zero.
 
         Parameters
         ----------
@@ -116,23 +113,21 @@ class PIUNet:
             ``(data, gain)``: the whitened sensor data, shape (n, n_channels),
             and the whitened gain, shape (n_channels, n_points * 3) with the
             three components of each point together.
+        orientation : "init" | "network"
+            Where each point's direction comes from: the init's moments (what
+            inference uses, :func:`with_orientations`) or the network's output
+            vectors (what the training loss scores: the network's own
+            output).
+        blend : float
+            Share, from 0 to 1, of the init's map in the pattern
+            (:func:`blend_with_init`); ``0`` keeps the network's.
         network : callable | None
             What maps the input volumes to output volumes (e.g. the network
-            wrapped for distributed training); ``None`` uses
-            ``self.network``.
-        lambda2 : float | None
-            With ``fit``: the regularisation of the weighted minimum-norm
-            estimate; ``None`` fits one factor per sample instead.
-        orientation : "network" | "init"
-            Where each point's direction comes from: the network's output
-            vectors, or the init's moments (:func:`with_orientations`).
+            under autocast); ``None`` uses ``self.network``.
         pattern : torch.Tensor, shape (n, n_points, 3) | None
             The network's output read back at the source points, when it is
             already known (:meth:`pattern`, e.g. smoothed over time); ``None``
             runs the network.
-        blend : float
-            Share, from 0 to 1, of the init's map in the pattern
-            (:func:`blend_with_init`); ``0`` keeps the network's.
 
         Returns
         -------
@@ -149,8 +144,6 @@ class PIUNet:
             pattern = blend_with_init(pattern, init, blend)
         if fit is None:
             return pattern * _largest_moment(init)
-        if lambda2 is not None:
-            return weighted_minimum_norm(pattern, *fit, lambda2)
         return pattern * least_squares_amplitude(pattern, *fit)
 
     @fill_doc
@@ -502,53 +495,6 @@ def least_squares_amplitude(pattern, data, gain):
     power = (projected * projected).sum(dim=1)
     fit = (projected * data).sum(dim=1) / power.clamp_min(torch.finfo(power.dtype).tiny)
     return fit[:, None, None]
-
-
-def weighted_minimum_norm(pattern, data, gain, lambda2):
-    """Minimum-norm estimate whose source variances are a pattern's powers.
-
-    Per sample, source point ``i`` gets the prior variance ``|pattern_i|^2``
-    in each direction (normalised so that the whitened signal and noise
-    have equal power, as MNE scales its source covariance), and the moments
-    are ``R G^T (G R G^T + lambda2 I)^-1 data``: where the network puts
-    nothing, nothing; within its map, orientations and amplitudes come from
-    the data.
-
-    Parameters
-    ----------
-    pattern : torch.Tensor, shape (n, n_points, 3)
-        Source patterns (any scale).
-    data : torch.Tensor, shape (n, n_channels)
-        Whitened sensor data.
-    gain : torch.Tensor, shape (n_channels, n_points * 3)
-        Whitened gain matrix.
-    lambda2 : float
-        Regularisation (MNE's ``lambda2``, 1 / SNR^2).
-
-    Returns
-    -------
-    moments : torch.Tensor, shape (n, n_points, 3)
-        The estimate, in the units of ``data`` / ``gain`` (A·m); zero where
-        the pattern is silent.
-    """
-    power = pattern.pow(2).sum(dim=2)  # (n, n_points)
-    peak = power.amax(dim=1, keepdim=True)
-    weight = (power / peak.clamp_min(torch.finfo(power.dtype).tiny)).repeat_interleave(
-        3, dim=1
-    )
-    weighted = gain.unsqueeze(0) * weight.unsqueeze(1)  # G R, (n, channels, 3P)
-    signal = weighted @ gain.T  # G R G^T
-    trace = torch.diagonal(signal, dim1=1, dim2=2).sum(dim=1)
-    n_channels = gain.shape[0]
-    scale = n_channels / trace.clamp_min(torch.finfo(trace.dtype).tiny)
-    eye = torch.eye(n_channels, dtype=torch.float64, device=gain.device)
-    system = scale[:, None, None].double() * signal.double() + lambda2 * eye
-    solved = torch.linalg.solve(system, data.double().unsqueeze(2))
-    moments = (
-        scale[:, None] * (weighted.transpose(1, 2) @ solved.to(gain.dtype))[:, :, 0]
-    )
-    moments = torch.where(peak > 0, moments, torch.zeros_like(moments))
-    return moments.reshape(pattern.shape).to(pattern.dtype)
 
 
 def check_model(model):

@@ -21,16 +21,8 @@ from . import metrics
 from ._docs import fill_doc
 from ._eeg import average_reference, forward_eeg_info
 from ._grid import forward_source_positions
-from ._inverse import (
-    AMPLITUDES,
-    INDEPENDENT_SAMPLES,
-    ORIENTATIONS,
-    RESIDUAL_METHODS,
-    apply_piunet,
-    check_share,
-)
+from ._inverse import INDEPENDENT_SAMPLES, apply_piunet, check_share
 from ._mne_private import check_option
-from ._model import PRECISIONS
 from .simulation import (
     SimulationConfig,
     SourceSimulator,
@@ -83,18 +75,6 @@ class BenchmarkConfig:
         on surface source spaces only.
     patch_area : tuple of float
         Range of the patch areas in m² with ``sources="patches"``.
-    precision : "auto" | "float32" | "bfloat16"
-        Arithmetic of PIUNet's network (as in :func:`mne_piunet.apply_piunet`).
-    amplitude : "fit" | "prior" | "init"
-        PIUNet's amplitude rule (as in :func:`mne_piunet.apply_piunet`).
-    orientation : "init" | "network"
-        Where PIUNet's directions come from (as in
-        :func:`mne_piunet.apply_piunet`).
-    residual : float
-        PIUNet's data-consistency step (as in :func:`mne_piunet.apply_piunet`).
-    residual_method : "init" | "network"
-        What estimates the unexplained data's sources in that step (as in
-        :func:`mne_piunet.apply_piunet`).
     blend : float
         Share of the init's map in PIUNet's (as in
         :func:`mne_piunet.apply_piunet`).
@@ -129,27 +109,23 @@ class BenchmarkConfig:
     seed: int = 12345
     sources: str = "blobs"
     patch_area: tuple = (1e-4, 10e-4)
-    precision: str = "auto"
-    amplitude: str = "fit"
-    orientation: str = "init"
-    residual: float = 0.0
-    residual_method: str = "init"
     blend: float = 0.0
 
     def __post_init__(self):
         check_option("sources", self.sources, ("blobs", "patches"))
-        check_option("precision", self.precision, PRECISIONS)
-        check_option("amplitude", self.amplitude, AMPLITUDES)
-        check_option("orientation", self.orientation, ORIENTATIONS)
-        check_share(self.residual, "residual")
         check_share(self.blend, "blend")
-        check_option("residual_method", self.residual_method, RESIDUAL_METHODS)
         SimulationConfig(extent=self.extent)  # the simulator's own extent rule
 
 
 @verbose
 @fill_doc
-def run_benchmark(forward, model, config=None, *, verbose=None):
+def run_benchmark(
+    forward: mne.Forward,
+    model,
+    config: "BenchmarkConfig | None" = None,
+    *,
+    verbose: bool | str | int | None = None,
+) -> list[dict]:
     """Run the benchmark; return one record (dict) per sample and method.
 
     Parameters
@@ -234,8 +210,7 @@ def _estimate(method, evoked, forward, model, config, noise_vars):
     """Vector estimate (n_sources, 3, n_samples) of one method."""
     if method == "PIUNet":
         # Each sample scaled so that its noise is the ad-hoc covariance's: the
-        # estimate scales with the data, and the network's residual step
-        # weighs what the map leaves unexplained against that noise.
+        # estimate scales with the data and is scaled back.
         cov = mne.make_ad_hoc_cov(evoked.info, verbose=False)
         scale = np.sqrt(cov.data[0] / noise_vars)
         scaled = mne.EvokedArray(evoked.data * scale, evoked.info, verbose=False)
@@ -247,11 +222,6 @@ def _estimate(method, evoked, forward, model, config, noise_vars):
             lambda2=config.lambda2,
             pick_ori="vector",
             **INDEPENDENT_SAMPLES,  # the "time points" are independent samples
-            precision=config.precision,
-            amplitude=config.amplitude,
-            orientation=config.orientation,
-            residual=config.residual,
-            residual_method=config.residual_method,
             blend=config.blend,
             verbose=False,
         )

@@ -231,17 +231,12 @@ class NoiseConfig:
     white_prob : float
         Probability of a batch with white sensor noise and the init for the
         training's own noise covariance (ad-hoc by default) instead.
-    unwhitened_prob : float
-        Probability that a coloured-noise batch is inverted with the
-        training's own noise covariance (ad-hoc by default) instead of its
-        noise's: a user who passes no covariance for a real recording.
     """
 
     n_covariances: int = 32
     n_background: tuple[int, int] = (50, 2000)
     sensor_noise_db: tuple[float, float] = (-10.0, 10.0)
     white_prob: float = 0.25
-    unwhitened_prob: float = 0.0
 
     def __post_init__(self):
         if self.n_covariances < 1:
@@ -252,9 +247,8 @@ class NoiseConfig:
             raise ValueError(
                 f"n_background must satisfy 1 <= min <= max, got {self.n_background}"
             )
-        for name in ("white_prob", "unwhitened_prob"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0 <= self.white_prob <= 1:
+            raise ValueError(f"white_prob must be in [0, 1], got {self.white_prob}")
 
 
 def background_noise_covariance(forward, n_background, sensor_noise_db, rng):

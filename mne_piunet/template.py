@@ -13,7 +13,6 @@ a smooth shell of near-constant thickness.
 import hashlib
 import json
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import mne
@@ -374,6 +373,20 @@ def make_template_forward(
     return fwd
 
 
+def template_forward_cached(
+    montage: str = "easycap-M10",
+    spacing: float = 0.007,
+    *,
+    source_space: str = "volume",
+    conductivity: tuple = CONDUCTIVITY,
+    mindist: float = 5.0,
+) -> bool:
+    """Whether :func:`make_template_forward` would read these settings' cache."""
+    info = _montage_info(montage)
+    fname = _forward_cache_fname(info, source_space, spacing, conductivity, mindist)
+    return fname.is_file()
+
+
 def _volume_source_space(bem, spacing, mindist, real_bem):
     if real_bem is not None:  # with the real MRI: a true volume source space
         src = mne.setup_volume_source_space(
@@ -390,118 +403,3 @@ def _volume_source_space(bem, spacing, mindist, real_bem):
         )
         src[0]["subject_his_id"] = "fsaverage"
     return src
-
-
-@dataclass(frozen=True)
-class HeadPoolConfig:
-    """How :func:`make_template_head_pool` varies the template head.
-
-    Parameters
-    ----------
-    n_heads : int
-        Heads in the pool; the first is the template itself
-        (:func:`make_template_forward` with its defaults and ``montage``).
-    skull_ratio : tuple of float
-        Range of the skull-to-brain conductivity ratio, drawn log-uniformly
-        (the template: 1/50; adult estimates range from about 1/80 to 1/15).
-    skull_thickness : tuple of float
-        Range of the approximated skull's thickness in metres, drawn
-        uniformly (the template: 7 mm).
-    montages : tuple of str
-        Standard montages (:func:`mne.channels.make_standard_montage`) the
-        other heads draw from.
-    jitter : float
-        Standard deviation, per axis in metres, of the random displacement
-        of every electrode before it is projected onto the scalp: caps are
-        never placed exactly.
-    seed : int
-        Seed of the draws.
-    """
-
-    n_heads: int = 8
-    skull_ratio: tuple = (1 / 80, 1 / 20)
-    skull_thickness: tuple = (0.005, 0.009)
-    montages: tuple = ("easycap-M10", "easycap-M1", "biosemi64", "standard_1020")
-    jitter: float = 0.003
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.n_heads < 1:
-            raise ValueError(f"n_heads must be at least 1, got {self.n_heads}")
-        for name in ("skull_ratio", "skull_thickness"):
-            lo, hi = getattr(self, name)
-            if not 0 < lo <= hi:
-                raise ValueError(
-                    f"{name} must be positive and ordered, got {getattr(self, name)}"
-                )
-        if self.jitter < 0:
-            raise ValueError(f"jitter must be non-negative, got {self.jitter}")
-
-
-@verbose
-def make_template_head_pool(
-    config=None, *, montage="easycap-M10", spacing=0.007, verbose=None
-):
-    """Make forwards of randomly varied template heads, for training.
-
-    Every head shares the template's volume source space (the inner skull
-    stays as it is), so one model grid holds them all; the heads differ in
-    skull conductivity and thickness, montage and electrode placement. Pass
-    the list to :func:`mne_piunet.training.train_model` to train on all of
-    them. Each forward is cached as :func:`make_template_forward` caches.
-
-    Parameters
-    ----------
-    config : HeadPoolConfig | None
-        How the heads vary; ``None`` uses the defaults.
-    montage : str
-        Montage of the first head, the unvaried template.
-    spacing : float
-        Grid spacing of the volume source space in metres.
-    %(verbose)s
-
-    Returns
-    -------
-    forwards : list of Forward
-        ``config.n_heads`` EEG forwards, the template first. What each head
-        is is logged.
-    """
-    config = HeadPoolConfig() if config is None else config
-    validate_type(config, HeadPoolConfig, "config")
-    rng = np.random.default_rng(config.seed)
-    forwards = [make_template_forward(montage, spacing)]
-    for k in range(1, config.n_heads):
-        head = _draw_head(config, rng)
-        logger.info(
-            f"    Head {k}: skull 1/{1 / head['ratio']:.0f} of brain conductivity, "
-            f"{head['thickness'] * 1e3:.1f} mm thick, {head['montage']} "
-            f"(jittered {config.jitter * 1e3:g} mm)"
-        )
-        brain, _, scalp = CONDUCTIVITY
-        forwards.append(
-            make_template_forward(
-                _jittered_montage(head["montage"], config.jitter, rng),
-                spacing,
-                conductivity=(brain, round(brain * head["ratio"], 6), scalp),
-                skull_thickness=round(head["thickness"], 4),
-            )
-        )
-    return forwards
-
-
-def _draw_head(config, rng):
-    lo, hi = np.log(config.skull_ratio)
-    return dict(
-        ratio=float(np.exp(rng.uniform(lo, hi))),
-        thickness=float(rng.uniform(*config.skull_thickness)),
-        montage=str(rng.choice(config.montages)),
-    )
-
-
-def _jittered_montage(name, jitter, rng):
-    """Return a standard montage with every electrode moved at random."""
-    montage = mne.channels.make_standard_montage(name)
-    for point in montage.dig:
-        if point["kind"] == mne.io.constants.FIFF.FIFFV_POINT_EEG:
-            point["r"] = point["r"] + rng.normal(0.0, jitter, 3)
-    return montage

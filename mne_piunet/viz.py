@@ -10,12 +10,29 @@ FSAVERAGE5_VERTICES = 10242  # per hemisphere: fsaverage's first 10,242 vertices
 _VIEWS = (("sagittal", 1, 2), ("coronal", 0, 2), ("axial", 0, 1))
 
 
-def plot_projections(amplitudes, forward, *, titles=None, cmap="hot", show=True):
+# the axes of each view in MRI coordinates (RAS): horizontal, vertical labels
+_VIEW_LABELS = {
+    "sagittal": ("posterior - anterior (mm)", "inferior - superior (mm)"),
+    "coronal": ("left - right (mm)", "inferior - superior (mm)"),
+    "axial": ("left - right (mm)", "posterior - anterior (mm)"),
+}
+
+
+def plot_projections(
+    amplitudes: list,
+    forward,
+    *,
+    titles: list[str] | None = None,
+    units: str | list[str] = "A·m",
+    cmap: str = "hot",
+    show: bool = True,
+):
     """Plot source amplitude maps as maximum projections in three views.
 
     Works for every source space, including the template's discrete one
     that ``stc.plot`` cannot show: each source point is drawn at its MRI
-    position, strongest on top, in a sagittal, coronal and axial view.
+    position, strongest on top, in a sagittal, coronal and axial view
+    (axes in mm, MRI coordinates), with a colour bar per row.
 
     Parameters
     ----------
@@ -25,6 +42,9 @@ def plot_projections(amplitudes, forward, *, titles=None, cmap="hot", show=True)
         The forward the maps live on.
     titles : list of str | None
         Row titles.
+    units : str | list of str
+        The unit of the maps (one for all, or one per row), shown on the
+        colour bars.
     cmap : str
         Matplotlib colour map; each row is scaled to its own maximum.
     show : bool
@@ -38,16 +58,21 @@ def plot_projections(amplitudes, forward, *, titles=None, cmap="hot", show=True)
     import matplotlib.pyplot as plt
 
     validate_type(amplitudes, (list, tuple), "amplitudes")
+    units = [units] * len(amplitudes) if isinstance(units, str) else list(units)
+    if len(units) != len(amplitudes):
+        raise ValueError(
+            f"Need one unit per map: {len(amplitudes)} maps, {len(units)} units"
+        )
     pos = 1e3 * forward_source_positions(forward)
     n_rows = len(amplitudes)
     fig, axes = plt.subplots(
-        n_rows, 3, figsize=(9, 2.8 * n_rows), squeeze=False, layout="constrained"
+        n_rows, 3, figsize=(10, 3.0 * n_rows), squeeze=False, layout="constrained"
     )
     for row, amp in enumerate(amplitudes):
         amp = np.abs(np.asarray(amp, float))
         order = np.argsort(amp)  # strongest drawn last, on top
         for ax, (view, i, j) in zip(axes[row], _VIEWS, strict=True):
-            ax.scatter(
+            points = ax.scatter(
                 pos[order, i],
                 pos[order, j],
                 c=amp[order],
@@ -56,11 +81,17 @@ def plot_projections(amplitudes, forward, *, titles=None, cmap="hot", show=True)
                 vmin=0,
                 vmax=amp.max() or 1,
             )
-            ax.set(aspect="equal", xticks=[], yticks=[], facecolor="0.15")
+            ax.set(aspect="equal", facecolor="0.15")
+            ax.tick_params(labelsize=7)
+            xlabel, ylabel = _VIEW_LABELS[view]
+            ax.set_xlabel(xlabel, fontsize=7)
+            ax.set_ylabel(ylabel, fontsize=7)
             if row == 0:
                 ax.set_title(view)
+        label = f"amplitude ({units[row]})"
         if titles is not None:
-            axes[row, 0].set_ylabel(titles[row])
+            label = f"{titles[row]}: {label}"
+        fig.colorbar(points, ax=axes[row].tolist(), shrink=0.9, label=label)
     if show:
         plt.show()
     return fig
@@ -74,6 +105,7 @@ def plot_cortex(
     views=("lateral", "medial"),
     cmap=None,
     threshold=None,
+    units="A·m",
     show=True,
 ):
     """Draw a cortical source estimate on the fsaverage5 cortex, headless.
@@ -105,6 +137,8 @@ def plot_cortex(
     threshold : float | None
         Values whose absolute value is below this are not drawn (the sulcal
         background shows); ``None``: 10 % of the largest absolute value.
+    units : str
+        The unit of the estimate, shown on the colour bar.
     show : bool
         Show the figure.
 
@@ -156,11 +190,25 @@ def plot_cortex(
                 engine="matplotlib",
             )
             axes[row, col].set_title(f"{side} {view}", fontsize=9)
-    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.9, wspace=0, hspace=0.05)
+    fig.subplots_adjust(left=0, right=0.85, bottom=0, top=0.9, wspace=0, hspace=0.05)
+    _cortex_colorbar(fig, cmap, -vmax if signed else 0.0, vmax, units, signed)
     fig.suptitle(f"t = {stc.times[column] * 1e3:.0f} ms")
     if show:
         plt.show()
     return fig
+
+
+def _cortex_colorbar(fig, cmap, vmin, vmax, units, signed):
+    """Add the colour bar of :func:`plot_cortex` at the figure's right edge."""
+    import matplotlib as mpl
+    from nilearn.plotting import cm
+
+    # nilearn's own maps ("cold_hot") are attributes of its cm module
+    cmap = getattr(cm, cmap, cmap) if isinstance(cmap, str) else cmap
+    mappable = mpl.cm.ScalarMappable(mpl.colors.Normalize(vmin, vmax), cmap)
+    what = "signed amplitude along the normal" if signed else "amplitude"
+    cax = fig.add_axes([0.88, 0.15, 0.03, 0.65])
+    fig.colorbar(mappable, cax=cax, label=f"{what} ({units})")
 
 
 def _time_index(stc, values, time):
