@@ -6,7 +6,7 @@ mne_piunet`` and the command line's ``--help`` do not load torch and MNE.
 
 import importlib
 
-from ._version import __version__
+from ._version import __version__ as __version__
 
 _PUBLIC = {
     "GridSpec": "._grid",

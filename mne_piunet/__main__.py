@@ -267,7 +267,9 @@ def _add_command(sub, name, func):
 
 def _add_demo(sub):
     demo = _add_command(sub, "demo", _demo)
-    demo.add_argument("--model", default=None, help="model name or file (None: default)")
+    demo.add_argument(
+        "--model", default=None, help="model name or file (None: default)"
+    )
     demo.add_argument("--n-samples", type=_count, default=20, help="simulated samples")
     demo.add_argument("--seed", type=int, default=0, help="seed of the simulation")
     demo.add_argument("--out", default="mne-piunet-demo.png", help="figure (PNG)")
@@ -293,7 +295,9 @@ def _add_finetune(sub):
     tune = _add_command(sub, "finetune", _finetune)
     tune.add_argument("forward", help="the subject's EEG forward solution (-fwd.fif)")
     tune.add_argument("--out", required=True, help="model file to write")
-    tune.add_argument("--model", default=None, help="model name or file (None: default)")
+    tune.add_argument(
+        "--model", default=None, help="model name or file (None: default)"
+    )
     tune.add_argument(
         "--time-limit", type=_seconds, default=900.0, help="seconds of training in all"
     )

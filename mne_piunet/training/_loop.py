@@ -200,6 +200,7 @@ def _training_card(run, hardware):
         ),
         log=log_summary(state["history"]),
         devices=state["devices"],
+        stopped=state["stopped"],  # n_steps, early stop, time limit, interrupted
     )
 
 
@@ -267,6 +268,7 @@ def _train_loop(run, deadline):
         disable=logger.level > 20,
     )
     t0 = time.time()
+    state["stopped"] = "n_steps"
     try:
         while state["step"] < config.n_steps:
             _train_step(run)
@@ -278,11 +280,14 @@ def _train_loop(run, deadline):
             t0 = time.time()
             if _validate(run):
                 logger.info(f"Early stop at step {state['step']}")
+                state["stopped"] = "early stop"
                 break
             if deadline is not None and time.time() > deadline:
                 logger.info(f"Time limit reached at step {state['step']}")
+                state["stopped"] = "time limit"
                 break
     except KeyboardInterrupt:
+        state["stopped"] = "interrupted"
         logger.info(
             f"Interrupted at step {state['step']}: returning the best weights so "
             "far; resume=True goes on from the last checkpoint"
