@@ -8,12 +8,9 @@ from mne_piunet._grid import forward_source_positions
 from mne_piunet._io import data_dir
 from mne_piunet.template import (
     CONDUCTIVITY,
-    HeadPoolConfig,
     _forward_cache_fname,
-    _jittered_montage,
     _montage_info,
     make_template_forward,
-    make_template_head_pool,
 )
 
 
@@ -136,38 +133,6 @@ def test_cortical_template_cache_differs_from_volume():
         make_template_forward(source_space="cortex")
 
 
-def test_template_head_pool(template_fwd):
-    """Varied heads share the template's source space; electrodes move a little."""
-    # template conductivity and skull: the cached BEM; only the montage varies
-    config = HeadPoolConfig(
-        n_heads=2,
-        skull_ratio=(0.02, 0.02),
-        skull_thickness=(0.007, 0.007),
-        montages=("biosemi32",),
-    )
-    pool = make_template_head_pool(config)
-    assert len(pool) == 2 and pool[1]["nchan"] == 32
-    assert_allclose(
-        forward_source_positions(pool[1]),
-        forward_source_positions(template_fwd),
-        atol=1e-9,  # metres; coordinates near 0 differ by rounding alone
-    )
-    # the first head is the template (read from the cache: float32 in FIF)
-    gain = template_fwd["sol"]["data"]
-    assert_allclose(
-        pool[0]["sol"]["data"], gain, rtol=1e-3, atol=1e-4 * np.abs(gain).max()
-    )
-    assert np.isfinite(pool[1]["sol"]["data"]).all()
-    # jitter: every electrode moved, by about the asked standard deviation
-    rng = np.random.default_rng(0)
-    moved = _jittered_montage("biosemi32", 0.003, rng).get_positions()["ch_pos"]
-    ref = mne.channels.make_standard_montage("biosemi32").get_positions()["ch_pos"]
-    shift = np.array([moved[ch] - ref[ch] for ch in ref])
-    assert list(moved) == list(ref)
-    assert (np.linalg.norm(shift, axis=1) > 0).all()
-    assert 0.002 < shift.std() < 0.004
-
-
 def test_skull_thickness_cache_key():
     info = _montage_info("easycap-M10")
     default = _forward_cache_fname(info, "volume", 0.007, CONDUCTIVITY, 5.0)
@@ -177,17 +142,3 @@ def test_skull_thickness_cache_key():
     assert default != _forward_cache_fname(
         info, "volume", 0.007, CONDUCTIVITY, 5.0, 0.005
     )
-
-
-@pytest.mark.parametrize(
-    "bad, match",
-    [
-        (dict(n_heads=0), "n_heads must be at least 1"),
-        (dict(skull_ratio=(0.05, 0.01)), "skull_ratio must be positive and ordered"),
-        (dict(skull_thickness=(0, 0.01)), "skull_thickness must be positive"),
-        (dict(jitter=-1.0), "jitter must be non-negative"),
-    ],
-)
-def test_bad_head_pool_config(bad, match):
-    with pytest.raises(ValueError, match=match):
-        HeadPoolConfig(**bad)
