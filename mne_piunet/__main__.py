@@ -219,9 +219,17 @@ def _models(args):
         print(f"    {where}")
 
 
+def _number(kind, text):
+    try:
+        return kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+
+
 def _count(text):
     """Argument type: an integer of at least 1."""
-    value = int(text)
+    value = _number(int, text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -229,7 +237,7 @@ def _count(text):
 
 def _seconds(text):
     """Argument type: a positive number of seconds."""
-    value = float(text)
+    value = _number(float, text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive seconds, got {text}")
     return value
@@ -237,7 +245,7 @@ def _seconds(text):
 
 def _share(text):
     """Argument type: a number from 0 to 1."""
-    value = float(text)
+    value = _number(float, text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text}")
     return value
@@ -369,7 +377,9 @@ def make_parser() -> argparse.ArgumentParser:
         + ", ".join(_COMMANDS)
         + ".",
     )
-    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
     parser.add_argument(
         "--verbose",
         default="warning",

@@ -39,6 +39,56 @@ def test_bad_command(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["demo", "--n-samples", "0"], "--n-samples: must be at least 1, got 0"),
+        (["benchmark", "--n-samples", "-2"], "must be at least 1, got -2"),
+        (["train", "--steps", "x"], "must be an integer, got 'x'"),
+    ],
+)
+def test_nonsense_counts_are_refused(args, match, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    assert match in capsys.readouterr().err
+
+
+def test_version_and_help(capsys):
+    from mne_piunet import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"mne-piunet {__version__}"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("demo", "train", "finetune", "benchmark", "fetch", "models"):
+        assert command in out
+    assert "``" not in out
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert "(default: 20)" in capsys.readouterr().out
+
+
+def test_help_loads_no_heavy_module():
+    """--help answers without importing torch or MNE (they take seconds)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from mne_piunet.__main__ import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted({'torch', 'mne'} & set(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
 def test_train_fine_tunes_a_pretrained_model(tmp_path, capsys):
     from mne_piunet import read_model
 
@@ -51,8 +101,13 @@ def test_train_fine_tunes_a_pretrained_model(tmp_path, capsys):
     assert tuned.config == small.config  # the architecture comes along
     assert tuned.info["training"]["pretrained"] == small.info["training"]
     assert tuned.info["training"]["steps"] == 1
-    # the default is an ensemble: the error says what fine-tunes it instead
+    # the default is an ensemble: one line says what fine-tunes it instead
     args[4] = "default"
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mne-piunet train: error: ") and "finetune" in err
+    assert "\n" not in err and "Traceback" not in err
+    args[1] = "debug"  # the full traceback for debugging
     with pytest.raises(ValueError, match="finetune_model"):
         main(args)
 

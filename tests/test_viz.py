@@ -3,7 +3,7 @@ import mne
 import numpy as np
 import pytest
 
-from mne_piunet.viz import plot_cortex
+from mne_piunet.viz import plot_cortex, plot_projections
 
 matplotlib.use("Agg")
 
@@ -21,10 +21,12 @@ def test_plot_cortex(cortex_stc):
     import matplotlib.pyplot as plt
 
     fig = plot_cortex(cortex_stc, views=("lateral",), show=False)
-    assert len(fig.axes) == 2  # left and right hemisphere
+    assert len(fig.axes) == 3  # left and right hemisphere, colour bar
     assert fig._suptitle.get_text() == "t = 10 ms"  # the peak time
-    fig = plot_cortex(cortex_stc, time=0.0, surface="pial", show=False)
-    assert len(fig.axes) == 4 and fig._suptitle.get_text() == "t = 0 ms"
+    assert fig.axes[-1].get_ylabel() == "amplitude (A·m)"
+    fig = plot_cortex(cortex_stc, time=0.0, surface="pial", units="nA·m", show=False)
+    assert len(fig.axes) == 5 and fig._suptitle.get_text() == "t = 0 ms"
+    assert fig.axes[-1].get_ylabel() == "amplitude (nA·m)"
     plt.close("all")
 
 
@@ -40,3 +42,21 @@ def test_plot_cortex_errors(cortex_stc):
         plot_cortex(big, show=False)
     with pytest.raises(TypeError, match="stc must be an instance of"):
         plot_cortex(np.ones(3), show=False)
+
+
+def test_plot_projections_labels(sample_vol_forward):
+    """A colour bar with units per map; axes labelled in mm along each view."""
+    import matplotlib.pyplot as plt
+
+    n = sample_vol_forward["nsource"]
+    maps = [np.linspace(0, 1, n), np.linspace(1, 0, n)]
+    fig = plot_projections(
+        maps, sample_vol_forward, titles=["a", "b"], units=["A·m", "nA·m"], show=False
+    )
+    bars = [ax.get_ylabel() for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert bars == ["a: amplitude (A·m)", "b: amplitude (nA·m)"]
+    labels = {ax.get_xlabel() for ax in fig.axes if ax.get_label() != "<colorbar>"}
+    assert all("mm" in label for label in labels) and len(labels) > 1
+    with pytest.raises(ValueError, match="Need one unit per map: 2 maps, 1 units"):
+        plot_projections(maps, sample_vol_forward, units=["A·m"], show=False)
+    plt.close("all")
