@@ -1,7 +1,7 @@
 """Inference speed and memory of 3D-PIUNet, next to MNE's own eLORETA.
 
     python benchmarks/inference_speed.py [--threads 2] [--raw-seconds 60]
-        [--precision auto] [--out doc/performance.md]
+        [--precision auto] [--out doc/performance_results.md]
 
 Parts, each in a fresh process so that its peak resident memory is its own:
 
@@ -10,9 +10,9 @@ Parts, each in a fresh process so that its peak resident memory is its own:
   sizes, on the default model's grid and on the paper's 32^3 grid;
 - ``evoked``: the sample subject's full evoked response (421 time points, 60
   EEG channels, 7 mm volume forward on its real BEM) end to end with
-  ``apply_piunet``, and how far the optimised path (channels-last layout,
-  bfloat16 autocast with ``--precision auto`` where the hardware has it) is
-  from the plain float32 one;
+  ``apply_piunet``, and how far the network's optimised path (channels-last
+  layout, bfloat16 autocast where the hardware has it) is from the plain
+  float32 one on the same inits;
 - ``mne``: the same data through ``make_inverse_operator`` + ``apply_inverse``
   with eLORETA;
 - ``raw``: ``apply_piunet_raw`` on ``--raw-seconds`` of 60-channel data at
@@ -35,7 +35,6 @@ import torch
 
 from mne_piunet import GridSpec, PIUNet, UNet3D, UNetConfig, apply_piunet, read_model
 from mne_piunet._eeg import add_average_reference_projector
-from mne_piunet._inverse import AMPLITUDES, INDEPENDENT_SAMPLES, RESIDUAL_METHODS
 from mne_piunet._model import use_bf16
 from mne_piunet.datasets import load_sample_head
 
@@ -106,43 +105,27 @@ def part_evoked(args):
     head = load_sample_head(verbose=False)
     model = read_model(args.model, verbose=False)
     t0 = time.perf_counter()
-    precision = dict(device=args.device, precision=args.precision)
-    stc = apply_piunet(
-        head.evoked,
-        head.forward,
-        model,
-        head.noise_cov,
-        amplitude=args.amplitude,
-        residual=args.residual,
-        residual_method=args.residual_method,
-        **precision,
-    )
+    apply_piunet(head.evoked, head.forward, model, head.noise_cov, device=args.device)
     seconds = time.perf_counter() - t0
-    # The plain (contiguous, float32) network on the same inits, for comparison.
+    # The network's optimised path against the plain float32 one, same inits.
     op = make_piunet_operator(
         head.evoked.info, head.forward, head.noise_cov, model=model
     )
     kernel = op.kernel(head.evoked.nave)
     init = kernel.apply(head.evoked.data[op.picks(head.evoked.info)])
-    network = model.network.to(memory_format=torch.contiguous_format)
+    bf16 = use_bf16("auto", args.device)
+    fast_network = model.inference_network(args.device, bf16=bf16)
+    plain_network = model.network.to(memory_format=torch.contiguous_format)
+    maps = []
     with torch.inference_mode():
-        plain = torch.cat(
-            [model.refine(i, op.grid, network=network) for i in init.split(16)]
-        )
-    plain = torch.linalg.vector_norm(plain, dim=2).T.numpy()
-    # the same rule through apply_piunet (the paper's amplitudes, no smoothing)
-    stc = apply_piunet(
-        head.evoked,
-        op,
-        amplitude="init",
-        **INDEPENDENT_SAMPLES,
-        **precision,
-    )
-    diff = np.abs(stc.data - plain).max(axis=0) / np.abs(plain).max(axis=0)
+        for network in (plain_network, fast_network):
+            out = [model.refine(i, op.grid, network=network) for i in init.split(16)]
+            maps.append(torch.linalg.vector_norm(torch.cat(out), dim=2).T.numpy())
+    plain, fast = maps
+    diff = np.abs(fast - plain).max(axis=0) / np.abs(plain).max(axis=0)
     return [
         dict(
-            method=f"PIUNet ({args.model} model, {args.precision}, {args.amplitude}, "
-            f"residual {args.residual} {args.residual_method})",
+            method=f"PIUNet ({args.model} model, bf16: {bf16})",
             n_times=len(head.evoked.times),
             seconds=seconds,
             peak_rss_mb=_peak_rss_mb(),
@@ -220,9 +203,6 @@ def main():
     parser.add_argument(
         "--precision", choices=("auto", "float32", "bfloat16"), default="auto"
     )
-    parser.add_argument("--amplitude", choices=AMPLITUDES, default="fit")
-    parser.add_argument("--residual", type=float, default=0.0)
-    parser.add_argument("--residual-method", choices=RESIDUAL_METHODS, default="init")
     parser.add_argument("--seconds", type=float, default=3.0, help="per timing")
     parser.add_argument("--raw-seconds", type=float, default=60.0)
     parser.add_argument("--out", default=None, help="also write the tables here")

@@ -27,12 +27,11 @@ from pathlib import Path
 
 import mne
 import numpy as np
-import torch
 from mne.minimum_norm import apply_inverse, make_inverse_operator
 
-from mne_piunet import apply_piunet, make_init_kernel, read_model
+from mne_piunet import apply_piunet, read_model
 from mne_piunet._grid import forward_source_positions
-from mne_piunet._inverse import AMPLITUDES, ORIENTATIONS, RESIDUAL_METHODS
+from mne_piunet._physics import make_init_kernel
 from mne_piunet.datasets import load_sample_head
 from mne_piunet.simulation import EvokedSimulationConfig, simulate_evoked
 
@@ -255,50 +254,16 @@ def main():
         default=0.04,
         help="apply_piunet's pattern_smoothing in seconds (0: none)",
     )
-    parser.add_argument(
-        "--amplitude",
-        default="fit",
-        choices=AMPLITUDES,
-        help="apply_piunet's amplitude rule",
-    )
-    parser.add_argument(
-        "--orientation",
-        default="init",
-        choices=ORIENTATIONS,
-        help="apply_piunet's source directions",
-    )
-    parser.add_argument(
-        "--residual", type=float, default=0.0, help="apply_piunet's residual step"
-    )
-    parser.add_argument(
-        "--residual-method",
-        default="init",
-        choices=RESIDUAL_METHODS,
-        help="apply_piunet's residual_method",
-    )
     parser.add_argument("--blend", type=float, default=0.0, help="apply_piunet's blend")
-    parser.add_argument(
-        "--no-network",
-        action="store_true",
-        help="replace the network by the identity: the refine rule (amplitude, "
-        "directions, smoothing) applied to the init alone, to see what the "
-        "network changes",
-    )
     args = parser.parse_args()
     options = dict(
         smoothing=args.smoothing,
         pattern_smoothing=args.pattern_smoothing,
-        amplitude=args.amplitude,
-        orientation=args.orientation,
-        residual=args.residual,
-        residual_method=args.residual_method,
         blend=args.blend,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = read_model(args.model, verbose=False)
-    if args.no_network:
-        model.network = torch.nn.Identity()
     heads = {
         cond: load_sample_head(condition=cond, verbose=False)
         for cond in ("Left visual", "Right visual")
@@ -317,10 +282,7 @@ def main():
             writer.writerows(rows)
     text = [
         f"Model: {args.model}, smoothing: {args.smoothing} s, "
-        f"pattern smoothing: {args.pattern_smoothing} s, "
-        f"amplitude: {args.amplitude}, orientation: {args.orientation}, "
-        f"residual: {args.residual} ({args.residual_method}), blend: {args.blend}"
-        + (", network replaced by the identity" if args.no_network else ""),
+        f"pattern smoothing: {args.pattern_smoothing} s, blend: {args.blend}",
         "",
     ]
     text += ["Real sample visual evoked responses:", ""]

@@ -4,8 +4,8 @@ Fetch a pretrained model and read its model card
 
 Pretrained weights come the way MNE datasets do: one call, cached under
 MNE's data folder, checked against the SHA256 in the package's registry.
-Models that ship inside the package (``"default"``, ``"small"``, ``"robust"``,
-the small model fine-tuned for many montages, and others) resolve offline.
+Models that ship inside the package (``"default"`` and ``"small"``) resolve
+offline; others (``"large"``) download once on request.
 Weights are stored as safetensors: loading them never runs code.
 """
 

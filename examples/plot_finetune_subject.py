@@ -11,15 +11,15 @@ the default ensemble (all of them, the time split evenly, or those
 ``members`` names) with the recipe each was trained with, read from its
 model card, and returns an ensemble like the default.
 
-What it buys, measured with ``scripts/finetune_sample_head.py`` (15 minutes
-on 2 CPU cores, bfloat16 autocast; the large network alone, ``members=[1]``:
-2,000 steps of 8 samples) and the benchmark's seeded test sets on the
-sample head (50 samples per cell; median normalised EMD, lower is better)::
+What it buys, measured with 15 minutes on 2 CPU cores (the large network
+alone, ``members=[1]``: 2,000 steps of 8 samples) and the benchmark's seeded
+test sets on the sample head (50 samples per cell; median normalised EMD,
+lower is better)::
 
-    python scripts/finetune_sample_head.py --model default --time-limit 900 \
-        --members 1 --out runs/sample-head-large.safetensors
-    mne-piunet benchmark --model runs/sample-head-large.safetensors \
-        --n-sources 1 2 3 5 10 --n-samples 50 --methods PIUNet --out runs/sample-head
+    mne-piunet finetune sample-eeg-vol7mm-fwd.fif --members 1 \
+        --time-limit 900 --out sample-head-large.safetensors
+    mne-piunet benchmark --model sample-head-large.safetensors \
+        --n-sources 1 2 3 5 10 --n-samples 50 --methods PIUNet
 
 ========  ==============  ==============  ==============
 SNR (dB)  one source      three sources   ten sources
@@ -47,8 +47,8 @@ different seeds, moved the real right-visual response's mean map forward
 (y = -21 and -49 mm instead of about -70) and lowered the share of the
 data it explains: check real data before you trust a fine-tuned model. A
 fine-tuned model forgets some of the template, so keep it for that subject
-(see the documentation's benchmarks page, *Fine-tuning the default on the
-subject's head*).
+(see the documentation's benchmarks page, *Fine-tuning on the subject's
+head*).
 
 This example runs the same call for a few steps only, to show it.
 """
@@ -67,8 +67,8 @@ default = read_model("default")
 # The model's grid must hold the subject's source space. The large network
 # (``members=[1]``) goes on with its own training distribution (1 to 15
 # sources and focal single sources, the mass-normalised loss) and coloured
-# noise from ``n_covariances`` covariances (``scripts/finetune_sample_head.py``:
-# 8 and ``time_limit=900``; here 2 and 10 steps); the small one is kept.
+# noise from ``n_covariances`` covariances (the measurement above: 8 and
+# ``time_limit=900``; here 2 and 10 steps); the small one is kept.
 tuned = finetune_model(
     head.forward,
     default,

@@ -83,12 +83,7 @@ fig = evoked.plot_topomap(times=[0.1, 0.15], show=False)
 fig.suptitle("simulated data of the 32-channel cap")
 
 # %%
-# Two other ways to get a model for your montage. Fine-tuning starts from a
+# Another way to get a model for your montage: fine-tuning starts from a
 # pretrained model instead of random weights (same network configuration and
-# grid): ``train_model(fwd, config, pretrained="small")``. And training on
-# random electrode subsets and ``lambda2`` values makes one model for many
-# montages: ``TrainConfig(n_channels=(32, 61), lambda2_range=(1 / 16, 1 / 4))``
-# draws, at every step, one of ``n_kernels`` inits computed for random subsets
-# of 32 to 61 of the forward's electrodes. The bundled ``"robust"`` model is
-# the default fine-tuned that way (``scripts/train_robust.py`` in the
-# repository): try ``apply_piunet(evoked, fwd, "robust")`` before training.
+# grid), ``train_model(fwd, config, pretrained="small")``, or
+# ``finetune_model(fwd, "default")`` for the default ensemble.

@@ -11,11 +11,11 @@ from ._version import __version__ as __version__
 _PUBLIC = {
     "GridSpec": "._grid",
     "VoxelGrid": "._grid",
-    "PIUNetOperator": "._inverse",
+    "PIUNetOperator": "._operator",
     "apply_piunet": "._inverse",
     "apply_piunet_epochs": "._inverse",
     "apply_piunet_raw": "._inverse",
-    "make_piunet_operator": "._inverse",
+    "make_piunet_operator": "._operator",
     "PIUNet": "._model",
     "make_ensemble": "._model",
     "read_model": "._model",

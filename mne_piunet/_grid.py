@@ -1,5 +1,12 @@
 """Regular voxel grid and the sparse maps between source points and voxels."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only
+    import mne
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,12 +46,12 @@ class GridSpec:
         object.__setattr__(self, "spacing", float(self.spacing))
 
     @property
-    def n_voxels(self):
+    def n_voxels(self) -> int:
         """Total number of voxels."""
         return int(np.prod(self.shape))
 
 
-def forward_source_positions(forward):
+def forward_source_positions(forward: mne.Forward) -> np.ndarray:
     """Return the forward's source positions in its MRI frame (metres).
 
     Parameters
@@ -122,7 +129,7 @@ class VoxelGrid:
         )
 
     @classmethod
-    def from_forward(cls, spec, forward):
+    def from_forward(cls, spec: GridSpec, forward: mne.Forward) -> VoxelGrid:
         """Place a grid around the sources of a forward solution.
 
         Parameters
@@ -148,7 +155,7 @@ class VoxelGrid:
             )
         return self._maps[key]
 
-    def to_volume(self, sources):
+    def to_volume(self, sources: torch.Tensor) -> torch.Tensor:
         """Map batches of source vector fields onto the grid.
 
         Parameters
@@ -169,7 +176,7 @@ class VoxelGrid:
         volume = flat.reshape(self.spec.n_voxels, n, 3).permute(1, 2, 0)
         return volume.reshape(n, 3, *self.spec.shape)
 
-    def to_sources(self, volume):
+    def to_sources(self, volume: torch.Tensor) -> torch.Tensor:
         """Read batches of grid fields back at the source points.
 
         Parameters

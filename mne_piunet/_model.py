@@ -1,5 +1,12 @@
 """PIUNet: a trained network with its grid and metadata; safe file IO."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only
+    import os
+
 import json
 from pathlib import Path
 
@@ -61,17 +68,17 @@ class PIUNet:
         json.dumps(self.info)  # fail early, not at save time
 
     @property
-    def config(self):
+    def config(self) -> UNetConfig | None:
         """The :class:`UNetConfig` of the network (None if not a UNet3D)."""
         return getattr(self.network, "config", None)
 
     @property
-    def init(self):
+    def init(self) -> str:
         """Init method the model was trained with (default ``"eLORETA"``)."""
         return self.info.get("init", "eLORETA")
 
     @property
-    def lambda2(self):
+    def lambda2(self) -> float:
         """Regularisation the model was trained with (default 1/9)."""
         return float(self.info.get("lambda2", 1.0 / 9.0))
 
@@ -147,7 +154,9 @@ class PIUNet:
         return pattern * least_squares_amplitude(pattern, *fit)
 
     @fill_doc
-    def pattern(self, init, grid, *, network=None):
+    def pattern(
+        self, init: torch.Tensor, grid: VoxelGrid, *, network=None
+    ) -> torch.Tensor:
         """Return the network's map for ``init``, read back at the source points.
 
         The first half of :meth:`refine`: each sample divided by its largest
@@ -172,7 +181,7 @@ class PIUNet:
 
     @staticmethod
     @fill_doc
-    def network_input(init, grid):
+    def network_input(init: torch.Tensor, grid: VoxelGrid) -> torch.Tensor:
         """Return the network's input volumes for ``init`` and their scales.
 
         Parameters
@@ -191,7 +200,7 @@ class PIUNet:
         normalised = init / scale.clamp_min(torch.finfo(init.dtype).tiny)
         return grid.to_volume(normalised.float()), scale
 
-    def inference_network(self, device, *, bf16=False):
+    def inference_network(self, device: torch.device, *, bf16: bool = False):
         """Return the network on ``device`` in its fastest layout, for :meth:`refine`.
 
         Parameters
@@ -213,7 +222,14 @@ class PIUNet:
         return lambda volume: autocast(volume.contiguous(memory_format=layout))
 
     @verbose
-    def save(self, fname, *, overwrite=False, half=False, verbose=None):
+    def save(
+        self,
+        fname: str | os.PathLike,
+        *,
+        overwrite: bool = False,
+        half: bool = False,
+        verbose: bool | str | int | None = None,
+    ) -> None:
         """Save the model to a ``.safetensors`` file.
 
         Parameters
@@ -261,7 +277,9 @@ class PIUNet:
 
 
 @verbose
-def read_model(fname, *, verbose=None):
+def read_model(
+    fname: str | os.PathLike | None = None, *, verbose: bool | str | int | None = None
+) -> PIUNet:
     """Read a model saved with :meth:`PIUNet.save`, or a registered pretrained one.
 
     The file is a safetensors archive: reading it never executes code.
@@ -332,7 +350,9 @@ DEFAULT_MODEL = "default"
 ENSEMBLE_SHARED = ("init", "lambda2", "head_model")
 
 
-def make_ensemble(models, weights=None):
+def make_ensemble(
+    models: list, weights: tuple[float, ...] | list[float] | None = None
+) -> PIUNet:
     """Combine trained models into one model that outputs their weighted mean.
 
     This is how the default model is made (see :class:`UNetEnsemble`). The

@@ -61,16 +61,16 @@ class UNetConfig:
             )
 
     @property
-    def n_levels(self):
+    def n_levels(self) -> int:
         """Number of resolution levels."""
         return len(self.channel_mults)
 
     @property
-    def size_factor(self):
+    def size_factor(self) -> int:
         """Every grid side must be a multiple of this."""
         return 2 ** (self.n_levels - 1)
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         """Return the configuration as a JSON-friendly dict."""
         out = asdict(self)
         out["channel_mults"] = list(self.channel_mults)
@@ -87,7 +87,7 @@ class _ResBlock(nn.Module):
         self.conv2 = nn.Conv3d(out_ch, out_ch, 3, padding=1)
         self.skip = nn.Conv3d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
         h = self.conv2(F.silu(self.norm2(h)))
         return self.skip(x) + h
@@ -103,7 +103,7 @@ class _Attention(nn.Module):
         self.qkv = nn.Conv3d(ch, 3 * ch, 1)
         self.proj = nn.Conv3d(ch, ch, 1)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, *spatial = x.shape
         qkv = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, -1)
         q, k, v = qkv.transpose(-1, -2).unbind(1)  # each (b, heads, voxels, dim)
@@ -158,7 +158,7 @@ class UNet3D(nn.Module):
         )
 
     @property
-    def size_factor(self):
+    def size_factor(self) -> int:
         """Every grid side must be a multiple of this."""
         return self.config.size_factor
 
@@ -171,7 +171,7 @@ class UNet3D(nn.Module):
             )
         return block
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map a batch of volumes (batch, 3, X, Y, Z) to refined volumes."""
         factor = self.size_factor
         if any(s % factor for s in x.shape[2:]):
@@ -198,7 +198,7 @@ class _Upsample(nn.Module):
         super().__init__()
         self.conv = nn.Conv3d(ch, ch, 3, padding=1)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
@@ -236,11 +236,11 @@ class UNetEnsemble(nn.Module):
         self.weights = tuple(float(w) / sum(weights) for w in weights)
 
     @property
-    def size_factor(self):
+    def size_factor(self) -> int:
         """Every grid side must be a multiple of this (for every member)."""
         return max(m.size_factor for m in self.members)  # powers of 2
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         """Return the members' configurations and the weights, JSON-friendly."""
         return {
             "members": [m.config.to_dict() for m in self.members],
@@ -248,12 +248,12 @@ class UNetEnsemble(nn.Module):
         }
 
     @classmethod
-    def from_dict(cls, config):
+    def from_dict(cls, config: dict) -> "UNetEnsemble":
         """Build an ensemble with untrained members from :meth:`to_dict`'s output."""
         members = [UNet3D(UNetConfig(**c)) for c in config["members"]]
         return cls(members, config["weights"])
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map a batch of volumes (batch, 3, X, Y, Z) to the members' weighted mean."""
         out = self.weights[0] * self.members[0](x)
         for weight, member in zip(self.weights[1:], self.members[1:], strict=True):

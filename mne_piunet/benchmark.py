@@ -8,6 +8,17 @@ the public APIs (:func:`mne_piunet.apply_piunet`,
 :func:`mne.minimum_norm.apply_inverse`).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only
+    import os
+
+    import matplotlib.figure
+
+    from ._model import PIUNet
+
 import csv
 import time
 from dataclasses import dataclass, replace
@@ -121,8 +132,8 @@ class BenchmarkConfig:
 @fill_doc
 def run_benchmark(
     forward: mne.Forward,
-    model,
-    config: "BenchmarkConfig | None" = None,
+    model: PIUNet | str | None,
+    config: BenchmarkConfig | None = None,
     *,
     verbose: bool | str | int | None = None,
 ) -> list[dict]:
@@ -327,7 +338,7 @@ def _score(cell, truth, est, centers, positions, config, time_s):
     )
 
 
-def write_csv(records, fname):
+def write_csv(records: list[dict], fname: str | os.PathLike) -> None:
     """Write benchmark records to a CSV file."""
     with open(fname, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(records[0]))
@@ -338,7 +349,7 @@ def write_csv(records, fname):
 _INT_FIELDS = ("n_sources", "sample", "n_missed")
 
 
-def read_csv(fname):
+def read_csv(fname: str | os.PathLike) -> list[dict]:
     """Read records written by :func:`write_csv`, with numeric fields as numbers."""
     with open(fname, newline="") as f:
         records = list(csv.DictReader(f))
@@ -349,7 +360,7 @@ def read_csv(fname):
     return records
 
 
-def summary_table(records, metric="nemd"):
+def summary_table(records: list[dict], metric: str = "nemd") -> str:
     """Markdown table of median [IQR] of ``metric`` per condition and method.
 
     Parameters
@@ -390,7 +401,9 @@ def summary_table(records, metric="nemd"):
 REPORT_METRICS = ("nemd", "loc_error_mm", "nmse")
 
 
-def write_report(records, out, name, *, header=""):
+def write_report(
+    records: list[dict], out: str | os.PathLike, name: str, *, header: str = ""
+) -> None:
     """Write ``name``.csv, ``name``.md (median [IQR] tables) and PNG plots.
 
     Parameters
@@ -429,7 +442,9 @@ def write_report(records, out, name, *, header=""):
     return text
 
 
-def plot_benchmark(records, metric="nemd", *, title=None):
+def plot_benchmark(
+    records: list[dict], metric: str = "nemd", *, title: str | None = None
+) -> matplotlib.figure.Figure:
     """Plot ``metric`` against SNR, number of sources and extent, one line a method.
 
     Parameters
@@ -488,7 +503,7 @@ def _quartiles_by(rows, key, metric, edges):
     return x, q
 
 
-def quick_config(config=None):
+def quick_config(config: BenchmarkConfig | None = None) -> BenchmarkConfig:
     """Return a reduced configuration that runs in a few minutes on 2 CPU cores."""
     config = BenchmarkConfig() if config is None else config
     return replace(config, snr_db=(5.0, 20.0), n_sources=(1, 3), n_samples=8)

@@ -14,7 +14,7 @@ from scipy.stats import rankdata
 from ._mne_private import BaseSourceEstimate
 
 
-def amplitude(values):
+def amplitude(values: np.ndarray) -> np.ndarray:
     """Reduce a source map to one non-negative amplitude per point.
 
     Parameters
@@ -53,7 +53,13 @@ def _pool(positions, mass, resolution):
     return centers, pooled, cell
 
 
-def emd(true, estimate, positions, *, resolution=None):
+def emd(
+    true: np.ndarray,
+    estimate: np.ndarray,
+    positions: np.ndarray,
+    *,
+    resolution: float | None = None,
+) -> float:
     """Earth mover's distance between two normalised amplitude maps, in mm.
 
     Each map's amplitude (:func:`amplitude`) is divided by its sum and the
@@ -96,7 +102,13 @@ def emd(true, estimate, positions, *, resolution=None):
     return 1e3 * float(ot.emd2(a[keep_a], b[keep_b], cost, numItermax=10_000_000))
 
 
-def normalized_emd(true, estimate, positions, *, resolution=None):
+def normalized_emd(
+    true: np.ndarray,
+    estimate: np.ndarray,
+    positions: np.ndarray,
+    *,
+    resolution: float | None = None,
+) -> float:
     """EMD to the truth divided by the EMD of a uniform map to the truth.
 
     0 is perfect; 1 is no better than a flat map (the paper's measure).
@@ -127,7 +139,14 @@ def _normalise(amp):
     return amp / total
 
 
-def find_peaks(estimate, positions, n_peaks, *, min_distance=0.02, threshold=0.1):
+def find_peaks(
+    estimate: np.ndarray,
+    positions: np.ndarray,
+    n_peaks: int,
+    *,
+    min_distance: float = 0.02,
+    threshold: float = 0.1,
+) -> np.ndarray:
     """Find up to ``n_peaks`` local maxima of an amplitude map.
 
     Points are visited by decreasing amplitude; a point becomes a peak when
@@ -165,8 +184,13 @@ def find_peaks(estimate, positions, n_peaks, *, min_distance=0.02, threshold=0.1
 
 
 def localization_error(
-    true_centers, estimate, positions, *, min_distance=0.02, threshold=0.1
-):
+    true_centers: np.ndarray,
+    estimate: np.ndarray,
+    positions: np.ndarray,
+    *,
+    min_distance: float = 0.02,
+    threshold: float = 0.1,
+) -> np.ndarray:
     """Localisation error in mm between true sources and estimated peaks.
 
     As many peaks as true sources are sought with :func:`find_peaks`. True
@@ -213,7 +237,9 @@ def localization_error(
     return 1e3 * float(dist[rows, cols].mean()), len(centers) - len(rows)
 
 
-def spatial_dispersion(true_centers, estimate, positions):
+def spatial_dispersion(
+    true_centers: np.ndarray, estimate: np.ndarray, positions: np.ndarray
+) -> float:
     """Spatial dispersion in mm: how far the estimate's energy spreads.
 
     ``sqrt(sum_i a_i^2 d_i^2 / sum_i a_i^2)`` with ``a`` the estimated
@@ -243,7 +269,9 @@ def spatial_dispersion(true_centers, estimate, positions):
     return 1e3 * float(np.sqrt(np.sum(power * d**2) / np.sum(power)))
 
 
-def auc(true, estimate, *, active_threshold=0.1):
+def auc(
+    true: np.ndarray, estimate: np.ndarray, *, active_threshold: float = 0.1
+) -> float:
     """Area under the ROC curve for detecting the active sources.
 
     Points whose true amplitude is at least ``active_threshold`` times the
@@ -270,7 +298,7 @@ def auc(true, estimate, *, active_threshold=0.1):
     return float((ranks[active].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def nmse(true, estimate):
+def nmse(true: np.ndarray, estimate: np.ndarray) -> float:
     """Normalised mean squared error between two maps.
 
     Both maps are divided by their largest absolute value (the method's

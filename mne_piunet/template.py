@@ -55,8 +55,12 @@ def _find_real_fsaverage_bem():
 
 
 def make_outer_skull(
-    inner_skull, scalp, *, skull_thickness=SKULL_THICKNESS, scalp_gap=0.003
-):
+    inner_skull: dict,
+    scalp: dict,
+    *,
+    skull_thickness: float = SKULL_THICKNESS,
+    scalp_gap: float = 0.003,
+) -> dict:
     """Approximate an outer skull between an inner skull and a scalp surface.
 
     Parameters
@@ -121,13 +125,13 @@ def _outward(surf):
 
 @verbose
 def make_approx_bem(
-    inner_skull,
-    scalp,
+    inner_skull: dict,
+    scalp: dict,
     *,
-    conductivity=CONDUCTIVITY,
-    skull_thickness=SKULL_THICKNESS,
-    verbose=None,
-):
+    conductivity: tuple[float, float, float] = CONDUCTIVITY,
+    skull_thickness: float = SKULL_THICKNESS,
+    verbose: bool | str | int | None = None,
+) -> mne.bem.ConductorModel:
     """Build a 3-layer BEM solution from inner skull and scalp surfaces.
 
     Parameters
@@ -186,7 +190,7 @@ def _template_bem(conductivity, skull_thickness, real_bem):
     return bem
 
 
-def make_template_info(montage="easycap-M10", sfreq=250.0):
+def make_template_info(montage: str = "easycap-M10", sfreq: float = 250.0) -> mne.Info:
     """Return the measurement info of a montage, as the template forward uses it.
 
     Parameters
@@ -253,7 +257,7 @@ def _cache_key(
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def fsaverage5_source_space():
+def fsaverage5_source_space() -> mne.SourceSpaces:
     """Return a cortical source space on fsaverage, from nilearn's fsaverage5.
 
     The white-matter surfaces of fsaverage5 (shipped with nilearn, offline)
@@ -290,16 +294,16 @@ def fsaverage5_source_space():
 
 @verbose
 def make_template_forward(
-    montage="easycap-M10",
-    spacing=0.007,
+    montage: str = "easycap-M10",
+    spacing: float = 0.007,
     *,
-    source_space="volume",
-    conductivity=CONDUCTIVITY,
-    mindist=5.0,
-    skull_thickness=SKULL_THICKNESS,
-    cache=True,
-    verbose=None,
-):
+    source_space: str = "volume",
+    conductivity: tuple[float, float, float] = CONDUCTIVITY,
+    mindist: float = 5.0,
+    skull_thickness: float = SKULL_THICKNESS,
+    cache: bool = True,
+    verbose: bool | str | int | None = None,
+) -> mne.Forward:
     """Make an EEG forward solution on the fsaverage template, offline.
 
     Parameters

@@ -1,5 +1,13 @@
 """Quick views of source maps without a 3D display (template included)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only
+    import matplotlib.figure
+    import mne
+
 import numpy as np
 
 from ._grid import forward_source_positions
@@ -20,13 +28,13 @@ _VIEW_LABELS = {
 
 def plot_projections(
     amplitudes: list,
-    forward,
+    forward: mne.Forward,
     *,
     titles: list[str] | None = None,
     units: str | list[str] = "A·m",
     cmap: str = "hot",
     show: bool = True,
-):
+) -> matplotlib.figure.Figure:
     """Plot source amplitude maps as maximum projections in three views.
 
     Works for every source space, including the template's discrete one
@@ -98,16 +106,16 @@ def plot_projections(
 
 
 def plot_cortex(
-    stc,
+    stc: mne.SourceEstimate,
     *,
-    time=None,
-    surface="inflated",
-    views=("lateral", "medial"),
-    cmap=None,
-    threshold=None,
-    units="A·m",
-    show=True,
-):
+    time: float | None = None,
+    surface: str = "inflated",
+    views: tuple[str, ...] = ("lateral", "medial"),
+    cmap: str | None = None,
+    threshold: float | None = None,
+    units: str = "A·m",
+    show: bool = True,
+) -> matplotlib.figure.Figure:
     """Draw a cortical source estimate on the fsaverage5 cortex, headless.
 
     Uses matplotlib through :func:`nilearn.plotting.plot_surf_stat_map`

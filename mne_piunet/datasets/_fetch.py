@@ -1,5 +1,12 @@
 """Pretrained weights: a registry read by pooch, a hash-checked cache."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only
+    import os
+
 import hashlib
 import json
 import logging
@@ -23,7 +30,7 @@ def _registry():
     return json.loads(_REGISTRY_FILE.read_text())
 
 
-def model_names():
+def model_names() -> list[str]:
     """Return the names of the registered pretrained models.
 
     Returns
@@ -53,8 +60,13 @@ def _is_valid(fname, entry):
 
 @verbose
 def fetch_model(
-    name="default", *, path=None, force_update=False, download=True, verbose=None
-):
+    name: str = "default",
+    *,
+    path: str | os.PathLike | None = None,
+    force_update: bool = False,
+    download: bool = True,
+    verbose: bool | str | int | None = None,
+) -> Path:
     """Return the path of a pretrained model, downloading it when needed.
 
     Files are checked against the SHA256 in the package's registry. A download
@@ -145,7 +157,7 @@ def _download(name, entry, base_url, fname):
     return fname
 
 
-def cached_models(path=None):
+def cached_models(path: str | os.PathLike | None = None) -> list[dict]:
     """Describe every registered model and whether a valid copy is at hand.
 
     Parameters

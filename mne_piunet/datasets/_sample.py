@@ -1,5 +1,12 @@
 """The MNE sample subject's EEG head model from the offline testing data."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only
+    import os
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +29,12 @@ class SampleHead:
 
 @verbose
 def load_sample_head(
-    spacing=0.007, *, condition="Left visual", path=None, verbose=None
-):
+    spacing: float = 0.007,
+    *,
+    condition: str = "Left visual",
+    path: str | os.PathLike | None = None,
+    verbose: bool | str | int | None = None,
+) -> SampleHead:
     """Load the sample subject's EEG data and a volume forward on its real BEM.
 
     The forward (3-layer BEM, 60 digitised electrodes, volume grid of

@@ -1,5 +1,12 @@
 """Where the offline testing data (MNE sample subject pieces) live."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only
+    import os
+
 from pathlib import Path
 
 from mne.utils import get_config
@@ -7,7 +14,7 @@ from mne.utils import get_config
 CONFIG_KEY = "MNE_PIUNET_TESTING_DATA"
 
 
-def testing_data_path(default=None):
+def testing_data_path(default: str | os.PathLike | None = None) -> Path | None:
     """Return the folder of the offline testing data, or None when absent.
 
     The folder holds ``sample/`` (the MNE sample subject's evoked data, noise
