@@ -38,6 +38,14 @@ from ._time import (
 # apply_piunet's keyword arguments for data whose time points are independent
 # samples (simulations, benchmarks): nothing is smoothed across time.
 INDEPENDENT_SAMPLES = {"smoothing": None, "pattern_smoothing": None}
+# what apply_piunet returns, as apply_inverse: the class depends on the
+# source space and pick_ori
+SourceEstimate = (
+    mne.SourceEstimate
+    | mne.VectorSourceEstimate
+    | mne.VolSourceEstimate
+    | mne.VolVectorSourceEstimate
+)
 
 
 def _get_operator(inst, forward, model, noise_cov, lambda2):
@@ -125,7 +133,7 @@ def apply_piunet(
     batch_size: int | None = None,
     device: str | torch.device | None = None,
     verbose: bool | str | int | None = None,
-) -> mne.SourceEstimate | mne.VectorSourceEstimate | mne.VolSourceEstimate:
+) -> SourceEstimate:
     """Localise an evoked response with 3D-PIUNet.
 
     A linear inverse of the forward model (the one the model was trained
@@ -203,7 +211,7 @@ def apply_piunet_epochs(
     device: str | torch.device | None = None,
     return_generator: bool = False,
     verbose: bool | str | int | None = None,
-) -> list | Generator:
+) -> list[SourceEstimate] | Generator:
     """Localise every epoch with 3D-PIUNet.
 
     Parameters
@@ -285,7 +293,7 @@ def apply_piunet_raw(
     batch_size: int | None = None,
     device: str | torch.device | None = None,
     verbose: bool | str | int | None = None,
-) -> mne.SourceEstimate | mne.VectorSourceEstimate | mne.VolSourceEstimate:
+) -> SourceEstimate:
     """Localise continuous data with 3D-PIUNet, a chunk at a time.
 
     Parameters
