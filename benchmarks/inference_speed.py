@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 from mne_piunet import GridSpec, PIUNet, UNet3D, UNetConfig, apply_piunet, read_model
+from mne_piunet._device import use_bf16
 from mne_piunet._eeg import add_average_reference_projector
-from mne_piunet._model import use_bf16
 from mne_piunet.datasets import load_sample_head
 
 

@@ -88,8 +88,8 @@ def _sys_info(args):
     import numpy as np
     import torch
 
+    from ._device import available_devices, bf16_fast
     from ._io import data_dir
-    from ._model import available_devices, bf16_fast
     from .datasets import cached_models
 
     print(f"mne-piunet:  {__version__}")

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from mne.utils import ProgressBar, logger, verbose
 
+from ._device import bf16_fast, get_device
 from ._docs import fill_doc
 from ._mne_private import (
     check_option,
@@ -20,7 +21,7 @@ from ._mne_private import (
     ensure_int,
     validate_type,
 )
-from ._model import PIUNet, bf16_fast, get_device
+from ._model import PIUNet
 from ._operator import (
     DEFAULT_LAMBDA2,
     PICK_ORI,

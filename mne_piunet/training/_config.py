@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import mne
 import numpy as np
 
+from .._device import PRECISIONS
 from .._grid import GridSpec, forward_source_positions
 from .._mne_private import check_option
-from .._model import PRECISIONS
 from .._network import UNetConfig
 from .._physics import INIT_METHODS
 from ..simulation import NoiseConfig, SimulationConfig

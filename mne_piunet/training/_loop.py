@@ -10,11 +10,12 @@ import mne
 import torch
 from mne.utils import logger, verbose
 
+from .._device import autocast_network, get_device, use_bf16
 from .._docs import fill_doc
 from .._eeg import electrode_directions
 from .._io import atomic_path
 from .._mne_private import source_space_subject, validate_type
-from .._model import PIUNet, autocast_network, check_model, get_device, use_bf16
+from .._model import PIUNet, check_model
 from .._network import UNet3D
 from ._config import TrainConfig, with_defaults
 from ._loss import loss, mean_loss
