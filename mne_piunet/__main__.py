@@ -227,6 +227,15 @@ def _number(kind, text):
         raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults in the help, but not ``None`` (the help says what it means)."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _count(text):
     """Argument type: an integer of at least 1."""
     value = _number(int, text)
@@ -267,7 +276,7 @@ def _add_command(sub, name, func):
         name,
         help=_COMMANDS[name],
         description=_COMMANDS[name].capitalize() + ".",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsFormatter,
     )
     parser.set_defaults(func=func)
     return parser
@@ -275,9 +284,7 @@ def _add_command(sub, name, func):
 
 def _add_demo(sub):
     demo = _add_command(sub, "demo", _demo)
-    demo.add_argument(
-        "--model", default=None, help="model name or file (None: default)"
-    )
+    demo.add_argument("--model", default="default", help="model name or file")
     demo.add_argument("--n-samples", type=_count, default=20, help="simulated samples")
     demo.add_argument("--seed", type=int, default=0, help="seed of the simulation")
     demo.add_argument("--out", default="mne-piunet-demo.png", help="figure (PNG)")
@@ -285,7 +292,9 @@ def _add_demo(sub):
 
 def _add_train(sub):
     train = _add_command(sub, "train", _train)
-    train.add_argument("--out", required=True, help="model file to write")
+    train.add_argument(
+        "--out", required=True, default=argparse.SUPPRESS, help="model file to write"
+    )
     train.add_argument("--montage", default="easycap-M10", help="MNE montage name")
     train.add_argument("--steps", type=_count, default=1000, help="optimiser steps")
     train.add_argument("--batch-size", type=_count, default=8, help="samples per step")
@@ -302,25 +311,32 @@ def _add_train(sub):
 def _add_finetune(sub):
     tune = _add_command(sub, "finetune", _finetune)
     tune.add_argument("forward", help="the subject's EEG forward solution (-fwd.fif)")
-    tune.add_argument("--out", required=True, help="model file to write")
     tune.add_argument(
-        "--model", default=None, help="model name or file (None: default)"
+        "--out", required=True, default=argparse.SUPPRESS, help="model file to write"
     )
+    tune.add_argument("--model", default="default", help="model name or file")
     tune.add_argument(
         "--time-limit", type=_seconds, default=900.0, help="seconds of training in all"
     )
     tune.add_argument(
-        "--steps", type=_count, default=None, help="steps per network instead of a time"
+        "--steps",
+        type=_count,
+        default=None,
+        help="steps per network instead of a time (default: --time-limit)",
     )
     tune.add_argument(
-        "--members", type=int, nargs="+", default=None, help="networks to fine-tune"
+        "--members",
+        type=int,
+        nargs="+",
+        default=None,
+        help="positions of the networks to fine-tune (default: all)",
     )
     tune.add_argument("--seed", type=int, default=7, help="seed of training data")
 
 
 def _add_benchmark(sub):
     bench = _add_command(sub, "benchmark", _benchmark)
-    bench.add_argument("--model", default=None, help="model name or file")
+    bench.add_argument("--model", default="default", help="model name or file")
     bench.add_argument(
         "--methods",
         nargs="+",
