@@ -372,8 +372,10 @@ def make_template_forward(
         info, trans, src, bem, meg=False, eeg=True, mindist=fwd_mindist, verbose=False
     )
     logger.info(f"    {fwd['nsource']} sources, {fwd['nchan']} channels")
-    if fname is not None:
-        write_cached(fname, fwd, mne.write_forward_solution)
+    if fname is not None:  # as read back, so that every call gives the same
+        fwd = write_cached(
+            fname, fwd, mne.write_forward_solution, mne.read_forward_solution
+        )
     return fwd
 
 

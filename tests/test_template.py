@@ -142,3 +142,9 @@ def test_skull_thickness_cache_key():
     assert default != _forward_cache_fname(
         info, "volume", 0.007, CONDUCTIVITY, 5.0, 0.005
     )
+
+
+def test_first_call_gives_what_the_cache_gives(template_fwd):
+    """The first call returns the forward as cached (FIF keeps float32 gains)."""
+    again = make_template_forward()
+    np.testing.assert_array_equal(again["sol"]["data"], template_fwd["sol"]["data"])

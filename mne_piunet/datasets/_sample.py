@@ -73,7 +73,9 @@ def load_sample_head(
     if fwd is None:
         logger.info(f"Computing the sample subject's {spacing * 1e3:g} mm forward...")
         fwd = _make_sample_forward(sample, evoked.info, spacing)
-        write_cached(fname, fwd, mne.write_forward_solution)
+        fwd = write_cached(  # as read back: every call gives the same
+            fname, fwd, mne.write_forward_solution, mne.read_forward_solution
+        )
     return SampleHead(evoked, cov, fwd, sample / "subjects")
 
 
