@@ -98,7 +98,7 @@ class VoxelGrid:
         Whether the points map one-to-one onto voxels.
     """
 
-    def __init__(self, spec, points):
+    def __init__(self, spec: GridSpec, points: np.ndarray):
         validate_type(spec, GridSpec, "spec")
         points = np.asarray(points, dtype=float)
         if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:

@@ -8,6 +8,7 @@ if TYPE_CHECKING:  # annotations only
     import os
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -52,7 +53,9 @@ class PIUNet:
         the model.
     """
 
-    def __init__(self, network, grid, info=None):
+    def __init__(
+        self, network: torch.nn.Module, grid: GridSpec, info: dict | None = None
+    ):
         validate_type(network, torch.nn.Module, "network")
         validate_type(grid, GridSpec, "grid")
         validate_type(info, (dict, None), "info")
@@ -100,7 +103,7 @@ class PIUNet:
         fit: tuple | None = None,
         orientation: str = "init",
         blend: float = 0.0,
-        network=None,
+        network: Callable | None = None,
         pattern: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Refine a physics init: the one rule of inference and training.
@@ -156,7 +159,7 @@ class PIUNet:
 
     @fill_doc
     def pattern(
-        self, init: torch.Tensor, grid: VoxelGrid, *, network=None
+        self, init: torch.Tensor, grid: VoxelGrid, *, network: Callable | None = None
     ) -> torch.Tensor:
         """Return the network's map for ``init``, read back at the source points.
 
@@ -201,7 +204,9 @@ class PIUNet:
         normalised = init / scale.clamp_min(torch.finfo(init.dtype).tiny)
         return grid.to_volume(normalised.float()), scale
 
-    def inference_network(self, device: torch.device, *, bf16: bool = False):
+    def inference_network(
+        self, device: torch.device, *, bf16: bool = False
+    ) -> Callable:
         """Return the network on ``device`` in its fastest layout, for :meth:`refine`.
 
         Parameters

@@ -121,7 +121,7 @@ class UNet3D(nn.Module):
         The architecture; ``None`` uses the paper's defaults.
     """
 
-    def __init__(self, config=None):
+    def __init__(self, config: UNetConfig | None = None):
         super().__init__()
         self.config = cfg = config if config is not None else UNetConfig()
         chans = [cfg.base_channels * m for m in cfg.channel_mults]
@@ -219,7 +219,11 @@ class UNetEnsemble(nn.Module):
         weighs them equally.
     """
 
-    def __init__(self, members, weights=None):
+    def __init__(
+        self,
+        members: list[torch.nn.Module],
+        weights: tuple[float, ...] | list[float] | None = None,
+    ):
         super().__init__()
         members = list(members)
         if not members or not all(isinstance(m, UNet3D) for m in members):

@@ -133,7 +133,13 @@ class SourceSimulator:
         Where the samples are made.
     """
 
-    def __init__(self, forward, config=None, *, device="cpu"):
+    def __init__(
+        self,
+        forward: mne.Forward,
+        config: SimulationConfig | None = None,
+        *,
+        device: str | torch.device = "cpu",
+    ):
         config = SimulationConfig() if config is None else config
         validate_type(config, SimulationConfig, "config")
         self.config = config
