@@ -193,8 +193,7 @@ def _benchmark(args):
             )
         else:
             print("Sample data not found (MNE_PIUNET_TESTING_DATA): template only")
-    model = args.model or "default"
-    header = f"`mne-piunet {' '.join(args.argv)}`, model: {model}\n"
+    header = f"`mne-piunet {' '.join(args.argv)}`, model: {args.model}\n"
     for name, make_forward in heads.items():
         print(f"Benchmark on the {name} head model...")
         records = run_benchmark(make_forward(), args.model, config, verbose=True)

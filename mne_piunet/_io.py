@@ -54,12 +54,12 @@ def read_cached(fname, reader):
         return None
 
 
-def write_cached(fname, obj, writer, reader=None):
-    """Write a cache entry with an MNE writer, atomically.
+def write_cached(fname, obj, writer, reader):
+    """Write a cache entry with an MNE writer, atomically; return it as read back.
 
-    With ``reader``, return the entry as read back: FIF stores some arrays
-    in float32, and the first call should give what every later one reads.
+    FIF stores some arrays in float32: the call that fills the cache gives
+    what every later call reads from it.
     """
     with atomic_path(fname, suffix=fname.name) as tmp:
         writer(tmp, obj, overwrite=True, verbose=False)
-    return obj if reader is None else reader(fname, verbose=False)
+    return reader(fname, verbose=False)

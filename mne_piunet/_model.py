@@ -1,13 +1,7 @@
 """PIUNet: a trained network with its grid and metadata; safe file IO."""
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # annotations only
-    import os
-
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 

@@ -186,8 +186,7 @@ def _template_bem(conductivity, skull_thickness, real_bem):
     bem = make_approx_bem(
         inner, scalp, conductivity=conductivity, skull_thickness=skull_thickness
     )
-    write_cached(fname, bem, mne.write_bem_solution)
-    return bem
+    return write_cached(fname, bem, mne.write_bem_solution, mne.read_bem_solution)
 
 
 def make_template_info(montage: str = "easycap-M10", sfreq: float = 250.0) -> mne.Info:
@@ -372,7 +371,7 @@ def make_template_forward(
         info, trans, src, bem, meg=False, eeg=True, mindist=fwd_mindist, verbose=False
     )
     logger.info(f"    {fwd['nsource']} sources, {fwd['nchan']} channels")
-    if fname is not None:  # as read back, so that every call gives the same
+    if fname is not None:
         fwd = write_cached(
             fname, fwd, mne.write_forward_solution, mne.read_forward_solution
         )

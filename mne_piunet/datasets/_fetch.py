@@ -1,15 +1,9 @@
 """Pretrained weights: a registry read by pooch, a hash-checked cache."""
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # annotations only
-    import os
-
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 from importlib.resources import files

@@ -1,12 +1,6 @@
 """The MNE sample subject's EEG head model from the offline testing data."""
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # annotations only
-    import os
-
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +67,7 @@ def load_sample_head(
     if fwd is None:
         logger.info(f"Computing the sample subject's {spacing * 1e3:g} mm forward...")
         fwd = _make_sample_forward(sample, evoked.info, spacing)
-        fwd = write_cached(  # as read back: every call gives the same
+        fwd = write_cached(
             fname, fwd, mne.write_forward_solution, mne.read_forward_solution
         )
     return SampleHead(evoked, cov, fwd, sample / "subjects")

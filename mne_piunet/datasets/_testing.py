@@ -1,12 +1,6 @@
 """Where the offline testing data (MNE sample subject pieces) live."""
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # annotations only
-    import os
-
+import os
 from pathlib import Path
 
 from mne.utils import get_config
