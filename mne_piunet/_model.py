@@ -14,9 +14,10 @@ from ._grid import GridSpec, VoxelGrid
 from ._io import atomic_path
 from ._mne_private import check_option, validate_type
 from ._network import UNet3D, UNetConfig, UNetEnsemble
+from ._physics import prior_weighted_minimum_norm
 from ._version import __version__
 
-ORIENTATIONS = ("init", "network")  # inference: init; training: network
+ORIENTATIONS = ("physics", "network")  # inference: physics; training: network
 
 _FORMAT = "mne-piunet"
 _FORMAT_VERSION = "1"
@@ -95,7 +96,7 @@ class PIUNet:
         grid: VoxelGrid,
         *,
         fit: tuple | None = None,
-        orientation: str = "init",
+        orientation: str = "physics",
         blend: float = 0.0,
         network: Callable | None = None,
         pattern: torch.Tensor | None = None,
@@ -118,11 +119,11 @@ class PIUNet:
             ``(data, gain)``: the whitened sensor data, shape (n, n_channels),
             and the whitened gain, shape (n_channels, n_points * 3) with the
             three components of each point together.
-        orientation : "init" | "network"
-            Where each point's direction comes from: the init's moments (what
-            inference uses, :func:`with_orientations`) or the network's output
-            vectors (what the training loss scores: the network's own
-            output).
+        orientation : "physics" | "network"
+            What gives each point's moment: the network's map finished by the
+            data's physics at the source points (what inference uses,
+            :meth:`finish`) or the network's output vectors (what the
+            training loss scores: the network's own output).
         blend : float
             Share, from 0 to 1, of the init's map in the pattern
             (:func:`blend_with_init`); ``0`` keeps the network's.
@@ -143,13 +144,56 @@ class PIUNet:
         if pattern is None:
             pattern = self.pattern(init, grid, network=network)
         pattern = pattern.to(init.dtype)
-        if orientation == "init":
-            pattern = with_orientations(pattern, init)
+        if orientation == "physics":
+            pattern = self.finish(pattern, init, grid, fit)
         if blend:
             pattern = blend_with_init(pattern, init, blend)
         if fit is None:
             return pattern * _largest_moment(init)
         return pattern * least_squares_amplitude(pattern, *fit)
+
+    @fill_doc
+    def finish(
+        self,
+        pattern: torch.Tensor,
+        init: torch.Tensor,
+        grid: VoxelGrid,
+        fit: tuple | None,
+    ) -> torch.Tensor:
+        """Give the network's map the data's physics at the source points.
+
+        Where each source point owns a voxel (a volume source space on the
+        grid's lattice), the map is the network's, each point along the
+        init's direction (:func:`with_orientations`); so too without ``fit``
+        (no data). Where the points are finer than the grid (a cortex: the
+        7 mm grid cannot follow a sulcal wall), the network's map
+        (magnitudes, each sample scaled to a largest value of 1) is the
+        prior of a depth-weighted minimum norm of the data at the points
+        (:func:`prior_weighted_minimum_norm`), which gives each point's
+        moment: within the network's map, the data choose the vertices.
+
+        Parameters
+        ----------
+        pattern : torch.Tensor, shape (n, n_points, 3)
+            The network's output at the source points.
+        %(init_moments)s
+        %(model_grid)s
+        fit : tuple of torch.Tensor | None
+            As for :meth:`refine`.
+
+        Returns
+        -------
+        finished : torch.Tensor, shape (n, n_points, 3)
+            Moments in the dtype of ``init`` (their scale is set by the
+            amplitude rule of :meth:`refine`).
+        """
+        if fit is None or grid.exact:
+            return with_orientations(pattern, init)
+        prior = _unit_max(pattern.norm(dim=2))
+        data, gain = fit
+        return prior_weighted_minimum_norm(
+            prior, data.to(init.dtype), gain, lambda2=self.lambda2
+        ).to(init.dtype)
 
     @fill_doc
     def pattern(
@@ -431,6 +475,12 @@ def _network_from_config(config):
     if "members" in config:
         return UNetEnsemble.from_dict(config)
     return UNet3D(UNetConfig(**config))
+
+
+def _unit_max(magnitude):
+    """Each sample's magnitudes (n, n_points) divided by their largest."""
+    largest = magnitude.amax(dim=1, keepdim=True)
+    return magnitude / largest.clamp_min(torch.finfo(magnitude.dtype).tiny)
 
 
 def _largest_moment(init):
