@@ -107,6 +107,12 @@ def _estimates(evoked, forward, model, cov, op_cov, options):
     return {"PIUNet": piunet, "eLORETA": eloreta}
 
 
+def _covariances(head):
+    """(name, covariance of eLORETA, covariance given to PIUNet), real and ad-hoc."""
+    adhoc = mne.make_ad_hoc_cov(head.evoked.info, verbose=False)
+    return (("real", head.noise_cov, head.noise_cov), ("ad-hoc", adhoc, None))
+
+
 def real_part(model, heads, options):
     """Metrics of PIUNet and eLORETA on the real responses, both covariances.
 
@@ -122,11 +128,7 @@ def real_part(model, heads, options):
             evoked.info, head.forward, head.noise_cov, evoked.nave
         )
         response = (evoked.times >= WINDOW[0]) & (evoked.times <= WINDOW[1])
-        adhoc = mne.make_ad_hoc_cov(evoked.info, verbose=False)
-        for cov_name, cov, op_cov in (
-            ("real", head.noise_cov, head.noise_cov),
-            ("ad-hoc", adhoc, None),
-        ):
+        for cov_name, cov, op_cov in _covariances(head):
             stcs = _estimates(evoked, head.forward, model, cov, op_cov, options)
             gfp = _gfp(evoked)
             traces[condition, cov_name] = dict(times=evoked.times, GFP=gfp)
@@ -173,20 +175,13 @@ def cortex_part(model, heads, options):
     hemisphere; y < -60 mm: occipital) and how the map maximum follows the
     GFP.
     """
+    montage = next(iter(heads.values())).evoked.get_montage()  # same in both
+    forward = make_template_forward(montage, source_space="surface", verbose=False)
+    positions = forward_source_positions(forward)
     rows = []
-    forward = None
     for condition, head in heads.items():
         evoked = head.evoked
-        if forward is None:  # same electrodes for both conditions
-            forward = make_template_forward(
-                evoked.get_montage(), source_space="surface", verbose=False
-            )
-        positions = forward_source_positions(forward)
-        adhoc = mne.make_ad_hoc_cov(evoked.info, verbose=False)
-        for cov_name, cov, op_cov in (
-            ("real", head.noise_cov, head.noise_cov),
-            ("ad-hoc", adhoc, None),
-        ):
+        for cov_name, cov, op_cov in _covariances(head):
             stcs = _estimates(evoked, forward, model, cov, op_cov, options)
             for method, stc in stcs.items():
                 row = trace_metrics(

@@ -167,8 +167,8 @@ class PIUNet:
         init's direction (:func:`with_orientations`); so too without ``fit``
         (no data). Where the points are finer than the grid (a cortex: the
         7 mm grid cannot follow a sulcal wall), the network's map
-        (magnitudes, each sample scaled to a largest value of 1) is the
-        prior of a depth-weighted minimum norm of the data at the points
+        (magnitudes; their scale does not matter) is the prior of a
+        depth-weighted minimum norm of the data at the points
         (:func:`prior_weighted_minimum_norm`), which gives each point's
         moment: within the network's map, the data choose the vertices.
 
@@ -189,10 +189,9 @@ class PIUNet:
         """
         if fit is None or grid.exact:
             return with_orientations(pattern, init)
-        prior = _unit_max(pattern.norm(dim=2))
         data, gain = fit
         return prior_weighted_minimum_norm(
-            prior, data.to(init.dtype), gain, lambda2=self.lambda2
+            pattern.norm(dim=2), data.to(init.dtype), gain, lambda2=self.lambda2
         ).to(init.dtype)
 
     @fill_doc
@@ -475,12 +474,6 @@ def _network_from_config(config):
     if "members" in config:
         return UNetEnsemble.from_dict(config)
     return UNet3D(UNetConfig(**config))
-
-
-def _unit_max(magnitude):
-    """Each sample's magnitudes (n, n_points) divided by their largest."""
-    largest = magnitude.amax(dim=1, keepdim=True)
-    return magnitude / largest.clamp_min(torch.finfo(magnitude.dtype).tiny)
 
 
 def _largest_moment(init):

@@ -176,7 +176,9 @@ def prior_weighted_minimum_norm(
     The source covariance of sample ``k`` is ``prior[k, i] / |g_i|^(2 depth)``
     for the three components of point ``i`` (``g_i`` its whitened gain,
     MNE's depth weighting), normalised so that ``lambda2`` means what it
-    means for MNE's inverses: ``x = R G' (G R G' + lambda2 I)^-1 y``.
+    means for MNE's inverses: ``x = R G' (G R G' + lambda2 I)^-1 y``. The
+    normalisation also makes each sample's result independent of its prior's
+    scale.
 
     Parameters
     ----------
