@@ -293,8 +293,9 @@ def apply_piunet_raw(
     buffer_size: int = 1000,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
+    return_generator: bool = False,
     verbose: bool | str | int | None = None,
-) -> SourceEstimate:
+) -> SourceEstimate | Generator:
     """Localise continuous data with 3D-PIUNet, a chunk at a time.
 
     Parameters
@@ -321,13 +322,21 @@ def apply_piunet_raw(
         Time points per network call; ``None`` chooses 4 on CPU (half of
         what the other functions choose, for memory) and 128 on CUDA.
     %(device)s
+    return_generator : bool
+        Return a generator that yields one source estimate per
+        ``buffer_size`` samples instead of one for the whole recording:
+        memory then holds one chunk's estimate, and the estimates can be
+        reduced as they come (for example to labels with
+        :func:`mne.extract_label_time_course`, which takes a generator).
     %(verbose)s
 
     Returns
     -------
-    stc : SourceEstimate | VectorSourceEstimate | VolSourceEstimate | VolVectorSourceEstimate
-        The source estimate of the processed samples. Its data are float32
-        (the network's precision), which halves the memory of long recordings.
+    stc : SourceEstimate | VectorSourceEstimate | VolSourceEstimate | VolVectorSourceEstimate | generator
+        The source estimate of the processed samples (or a generator of
+        them, one per chunk, with ``return_generator=True``). Its data are
+        float32 (the network's precision), which halves the memory of long
+        recordings.
 
     See Also
     --------
@@ -361,10 +370,27 @@ def apply_piunet_raw(
         device=device,
     )
     logger.info(f"Applying 3D-PIUNet to {stop - start} samples on {run}...")
+    chunks = _raw_chunks(raw, picks, op, run, start, stop, buffer_size)
+    tstep = 1.0 / raw.info["sfreq"]
+    if return_generator:
+        return (
+            op.make_stc(chunk, raw.times[first], tstep, pick_ori)
+            for first, chunk in chunks
+        )
     sol = np.empty(op.out_shape(stop - start, pick_ori), dtype=np.float32)
-    # The maps of a chunk need those of map_pad samples around it (the window,
-    # and a network sample beyond it to interpolate from), and those need the
-    # data of extra samples further out.
+    for first, chunk in chunks:
+        sol[..., first - start : first - start + chunk.shape[-1]] = chunk
+    tmin = raw.times[start]  # as apply_inverse_raw: relative to the first sample
+    return op.make_stc(sol, tmin, tstep, pick_ori)
+
+
+def _raw_chunks(raw, picks, op, run, start, stop, buffer_size):
+    """Yield (first sample, float32 solution) of each ``buffer_size`` chunk.
+
+    The maps of a chunk need those of map_pad samples around it (the window,
+    and a network sample beyond it to interpolate from), and those need the
+    data of extra samples further out.
+    """
     map_pad, extra = pattern_pad(run.pattern_sigma), data_pad(run.sigma)
     for first in ProgressBar(range(start, stop, buffer_size), mesg="Raw chunks"):
         last = min(first + buffer_size, stop)
@@ -378,8 +404,6 @@ def apply_piunet_raw(
             nave=1,
             smoothed=smooth(padded, run.sigma)[:, inner],
             first_sample=lo,
-            out=np.empty(op.out_shape(hi - lo, pick_ori), np.float32),
+            out=np.empty(op.out_shape(hi - lo, run.pick_ori), np.float32),
         )
-        sol[..., first - start : last - start] = chunk[..., first - lo : last - lo]
-    tmin = raw.times[start]  # as apply_inverse_raw: relative to the first sample
-    return op.make_stc(sol, tmin, 1.0 / raw.info["sfreq"], pick_ori)
+        yield first, chunk[..., first - lo : last - lo]

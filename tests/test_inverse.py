@@ -382,6 +382,25 @@ def test_raw_bad_range(sample_evoked, sample_vol_forward):
         apply_piunet_raw(raw, sample_vol_forward, model, buffer_size=0)
 
 
+def test_raw_generator_yields_the_chunks(sample_evoked, sample_vol_forward):
+    """return_generator: one estimate per buffer, together the whole recording."""
+    raw = mne.io.RawArray(sample_evoked.data, sample_evoked.info)
+    model = tiny_model(sample_vol_forward)
+    kwargs = dict(start=5, stop=60, buffer_size=20, pick_ori="vector")
+    whole = apply_piunet_raw(raw, sample_vol_forward, model, **kwargs)
+    chunks = apply_piunet_raw(
+        raw, sample_vol_forward, model, return_generator=True, **kwargs
+    )
+    assert not isinstance(chunks, list)
+    chunks = list(chunks)
+    assert [c.data.shape[-1] for c in chunks] == [20, 20, 15]
+    assert_allclose([c.tmin for c in chunks], raw.times[[5, 25, 45]])
+    assert all(isinstance(c, mne.VolVectorSourceEstimate) for c in chunks)
+    assert chunks[0].data.dtype == np.float32
+    assert_allclose(np.concatenate([c.data for c in chunks], axis=-1), whole.data)
+    assert whole.tmin == pytest.approx(raw.times[5])
+
+
 def test_default_model(sample_evoked, sample_vol_forward):
     """model=None uses the shipped model (trilinear here: 10 mm sources, 7 mm grid)."""
     evoked = sample_evoked.copy().crop(0.1, 0.12)
