@@ -118,7 +118,9 @@ class PIUNet:
         fit : tuple of torch.Tensor | None
             ``(data, gain)``: the whitened sensor data, shape (n, n_channels),
             and the whitened gain, shape (n_channels, n_points * 3) with the
-            three components of each point together.
+            three components of each point together; a third element, the
+            gain's point covariances (:func:`point_covariances`), makes
+            :meth:`finish` faster where it runs a minimum norm.
         orientation : "physics" | "network"
             What gives each point's moment: the network's map finished by the
             data's physics at the source points (what inference uses,
@@ -150,7 +152,7 @@ class PIUNet:
             pattern = blend_with_init(pattern, init, blend)
         if fit is None:
             return pattern * _largest_moment(init)
-        return pattern * least_squares_amplitude(pattern, *fit)
+        return pattern * least_squares_amplitude(pattern, *fit[:2])
 
     @fill_doc
     def finish(
@@ -168,9 +170,11 @@ class PIUNet:
         (no data). Where the points are finer than the grid (a cortex: the
         7 mm grid cannot follow a sulcal wall), the network's map
         (magnitudes; their scale does not matter) is the prior of a
-        depth-weighted minimum norm of the data at the points
-        (:func:`prior_weighted_minimum_norm`), which gives each point's
-        moment: within the network's map, the data choose the vertices.
+        depth-weighted minimum norm of the data at the points, sharpened by
+        how well each point alone explains the data where the data's SNR
+        allows it (:func:`prior_weighted_minimum_norm`), which gives each
+        point's moment: within the network's map, the data choose the
+        vertices.
 
         Parameters
         ----------
@@ -189,9 +193,13 @@ class PIUNet:
         """
         if fit is None or grid.exact:
             return with_orientations(pattern, init)
-        data, gain = fit
+        data, gain, *covariances = fit
         return prior_weighted_minimum_norm(
-            pattern.norm(dim=2), data.to(init.dtype), gain, lambda2=self.lambda2
+            pattern.norm(dim=2),
+            data.to(init.dtype),
+            gain,
+            lambda2=self.lambda2,
+            covariances=covariances[0] if covariances else None,
         ).to(init.dtype)
 
     @fill_doc

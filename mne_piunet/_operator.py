@@ -33,7 +33,12 @@ from ._mne_private import (
     validate_type,
 )
 from ._model import PIUNet, check_model
-from ._physics import check_lambda2, kernel_from_inverse, make_free_inverse
+from ._physics import (
+    check_lambda2,
+    kernel_from_inverse,
+    make_free_inverse,
+    point_covariances,
+)
 from ._time import (
     interpolate_in_time,
     pattern_stride,
@@ -104,7 +109,7 @@ class PIUNetOperator:
         self.lambda2 = lambda2
         self.noise_cov = noise_cov
         self._kernels = {}  # nave -> InitKernel
-        self._fit_maps = {}  # (nave, device) -> whitener and whitened gain, tensors
+        self._fit_maps = {}  # (nave, device) -> whitener, whitened gain[, covariances]
 
     @property
     def init(self) -> str:
@@ -247,17 +252,17 @@ class PIUNetOperator:
         return patterns.div_(length.clamp_min_(tiny)).mul_(shape)
 
     def _fit(self, block, nave, device):
-        """Whitened data and gain: the least-squares amplitude of the rule."""
+        """Whitened data and gain (and, on a cortex, the finish's covariances)."""
         key = (nave, torch.device(device))
         if key not in self._fit_maps:  # once per operator, not per batch
             whitener = self.kernel(nave).whitener
-            self._fit_maps[key] = (
-                torch.as_tensor(whitener, device=device),
-                torch.as_tensor(whitener @ self.gain, device=device),
-            )
-        whitener, gain = self._fit_maps[key]
+            gain = torch.as_tensor(whitener @ self.gain, device=device)
+            whitener = torch.as_tensor(whitener, device=device)
+            extra = () if self.grid.exact else (point_covariances(gain),)
+            self._fit_maps[key] = (whitener, gain, *extra)
+        whitener, *maps = self._fit_maps[key]
         data = whitener @ block.to(device=device, dtype=whitener.dtype)
-        return data.T, gain
+        return (data.T, *maps)
 
     def _normals(self, pick_ori, device):
         if pick_ori != "normal":
@@ -388,6 +393,7 @@ def make_piunet_operator(
     validate_type(info, mne.Info, "info")
     lambda2 = check_lambda2(lambda2)
     validate_type(noise_cov, (None, mne.Covariance), "noise_cov")
+    validate_type(forward, mne.Forward, "forward")
     model = check_model(model)
     eeg_info = pick_good_eeg(info)
     # MNE's check reads inst.info: an average reference projector, no custom ref

@@ -13,6 +13,8 @@ from ._mne_private import assemble_kernel, check_option, validate_type
 
 INIT_METHODS = ("eLORETA", "sLORETA", "MNE", "dSPM")
 FINISH_DEPTH = 0.8  # MNE's default depth weighting
+FINISH_SHARPNESS = 16.0  # exponent of the data's standardised fit on the prior
+FINISH_SNR_DB = (6.0, 12.0)  # fit SNR over which that exponent ramps in
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,35 @@ def make_init_kernel(info, forward, noise_cov=None, *, lambda2, method, nave=1):
     return kernel_from_inverse(inv, lambda2=lambda2, method=method, nave=nave)
 
 
+def point_covariances(gain: torch.Tensor) -> torch.Tensor:
+    """Each source point's sensor covariance ``g_i g_i'``, packed, float32.
+
+    The covariance of the data that unit variance in each of the point's
+    three components makes (their outer products summed), as the upper
+    triangle of a channel x channel matrix (:func:`torch.triu_indices`
+    order). Made once per gain, it turns the data covariance under any prior
+    into one matrix product (:func:`prior_weighted_minimum_norm`).
+
+    Parameters
+    ----------
+    gain : torch.Tensor, shape (n_channels, n_points * 3)
+        Gain, the three components of each point together.
+
+    Returns
+    -------
+    covariances : torch.Tensor, shape (n_points, n_channels * (n_channels + 1) / 2)
+        The packed covariances.
+    """
+    n_channels = gain.shape[0]
+    rows, cols = torch.triu_indices(n_channels, n_channels, device=gain.device)
+    points = gain.reshape(n_channels, -1, 3).permute(1, 0, 2)  # (n, channels, 3)
+    out = torch.empty((len(points), len(rows)), dtype=torch.float32, device=gain.device)
+    for start in range(0, len(points), 1024):  # (1024, channels, channels) at most
+        chunk = points[start : start + 1024]
+        out[start : start + 1024] = (chunk @ chunk.transpose(1, 2))[:, rows, cols]
+    return out
+
+
 def prior_weighted_minimum_norm(
     prior: torch.Tensor,
     data: torch.Tensor,
@@ -170,6 +201,8 @@ def prior_weighted_minimum_norm(
     *,
     lambda2: float,
     depth: float = FINISH_DEPTH,
+    sharpness: float = FINISH_SHARPNESS,
+    covariances: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Minimum-norm moments at the source points under a per-sample prior.
 
@@ -179,6 +212,18 @@ def prior_weighted_minimum_norm(
     means for MNE's inverses: ``x = R G' (G R G' + lambda2 I)^-1 y``. The
     normalisation also makes each sample's result independent of its prior's
     scale.
+
+    With ``sharpness``, the prior is then multiplied by each point's
+    standardised fit to the data under it, ``s_i = |g_i' C^-1 y| /
+    tr(g_i' C^-1 g_i)^(1/2)`` with ``C = G R G' + lambda2 I`` (sLORETA's
+    statistic with the prior's data covariance; for one source without noise
+    it peaks at the source, whatever the prior), relative to its largest
+    value and raised to a power, and the minimum norm is computed again:
+    within the prior's support the data choose the points, which a 7 mm
+    prior alone cannot do on a cortex. The power is ``sharpness`` times a
+    share from 0 to 1 that grows with the signal-to-noise ratio of the first
+    fit (explained over residual power) across ``FINISH_SNR_DB``: noisy data,
+    whose statistic follows the noise, keep the prior as it is.
 
     Parameters
     ----------
@@ -192,6 +237,14 @@ def prior_weighted_minimum_norm(
         Regularisation.
     depth : float
         Depth weighting exponent.
+    sharpness : float
+        Largest exponent of the standardised fit on the prior; ``0`` uses the
+        prior as it is.
+    covariances : torch.Tensor | None
+        :func:`point_covariances` of ``gain``, when the caller keeps them:
+        ``G R G'`` is then one product with the prior (about ten times
+        faster for a cortex of 20,000 points); ``None`` weighs the gain for
+        each sample instead (no memory kept, float32 rounding avoided).
 
     Returns
     -------
@@ -202,17 +255,102 @@ def prior_weighted_minimum_norm(
     gain = gain.to(data.dtype)
     weight = gain.reshape(n_channels, -1, 3).square().sum(dim=(0, 2))
     weight = weight.clamp_min(torch.finfo(gain.dtype).tiny).pow(-depth)
+    variances = prior.to(data.dtype) * weight  # (n, n_points)
+    back, chol, norm = _back_projection(variances, data, gain, lambda2, covariances)
+    moments = back * (variances / norm[:, None])[..., None]
+    if not sharpness:
+        return moments
+    exponent = sharpness * _sharpening_share(moments, data, gain)
+    fit = _relative(back).square().sum(dim=2)  # relative: no float32 overflow
+    fit = _relative(fit / _relative(_trace_terms(chol, gain, covariances)))
+    variances = variances * fit.pow(exponent[:, None] / 2)  # fit is squared
+    back, _, norm = _back_projection(variances, data, gain, lambda2, covariances)
+    return back * (variances / norm[:, None])[..., None]
+
+
+def _sharpening_share(moments, data, gain):
+    """From 0 to 1 per sample: how far the data's fit can be trusted.
+
+    The signal-to-noise ratio the minimum norm's fit implies (explained over
+    residual power), ramped from 0 at the low to 1 at the high end of
+    ``FINISH_SNR_DB``: noisy data keep the prior as it is.
+    """
+    fitted = moments.reshape(len(moments), -1) @ gain.T
+    residual = (data - fitted).square().sum(dim=1)
+    explained = data.square().sum(dim=1) - residual
+    snr_db = 10 * torch.log10(
+        explained.clamp_min(_tiny(data)) / residual.clamp_min(_tiny(data))
+    )
+    low, high = FINISH_SNR_DB
+    return ((snr_db - low) / (high - low)).clamp(0, 1)
+
+
+def _tiny(tensor):
+    return torch.finfo(tensor.dtype).tiny
+
+
+def _relative(values):
+    """Each sample (first axis) divided by its largest absolute value."""
+    axes = tuple(range(1, values.ndim))
+    return values / values.abs().amax(dim=axes, keepdim=True).clamp_min(_tiny(values))
+
+
+def _back_projection(variances, data, gain, lambda2, covariances):
+    """Return ``G' C^-1 y`` per point, the Cholesky factor of ``C``, the norm.
+
+    Shapes (n, n_points, 3), (n, n_channels, n_channels) and (n,): the
+    normalisation of the prior that makes ``lambda2`` MNE's.
+    """
+    n_channels = gain.shape[0]
+    if covariances is None:
+        cov = _weighted_covariance(variances, gain)
+    else:
+        cov = _unpack(variances.to(covariances.dtype) @ covariances, n_channels)
+        cov = cov.to(data.dtype)
+    norm = cov.diagonal(dim1=1, dim2=2).sum(dim=1) / n_channels
+    norm = norm.clamp_min(_tiny(data))  # all-zero prior: zero
     eye = torch.eye(n_channels, dtype=data.dtype, device=data.device)
-    tiny = torch.finfo(data.dtype).tiny
-    out = torch.empty(prior.shape + (3,), dtype=data.dtype, device=data.device)
-    for start in range(0, len(prior), 4):  # a few samples at a time: memory
-        chunk = slice(start, start + 4)
-        columns = (prior[chunk].to(data.dtype) * weight).repeat_interleave(3, dim=1)
-        weighted = gain[None] * columns[:, None, :]  # (4, n_channels, n_points * 3)
-        cov = weighted @ gain.T
-        norm = cov.diagonal(dim1=1, dim2=2).sum(dim=1)[:, None, None] / n_channels
-        norm = norm.clamp_min(tiny)  # an all-zero prior gives zero
-        solved = torch.linalg.solve(cov / norm + lambda2 * eye, data[chunk, :, None])
-        moments = (weighted.transpose(1, 2) @ solved) / norm
-        out[chunk] = moments.reshape(len(columns), -1, 3)
+    chol = torch.linalg.cholesky(cov / norm[:, None, None] + lambda2 * eye)
+    solved = torch.cholesky_solve(data[:, :, None], chol)[..., 0]
+    back = (solved @ gain).reshape(len(variances), -1, 3)
+    return back, chol, norm
+
+
+def _trace_terms(chol, gain, covariances):
+    """``tr(g_i' C^-1 g_i)`` per sample and point (n, n_points)."""
+    n_channels = gain.shape[0]
+    eye = torch.eye(n_channels, dtype=chol.dtype, device=chol.device)
+    inverse = torch.cholesky_solve(eye.expand_as(chol), chol)
+    if covariances is not None:  # <C^-1, g_i g_i'>: off-diagonal terms twice
+        rows, cols = torch.triu_indices(n_channels, n_channels, device=chol.device)
+        packed = inverse[:, rows, cols] * torch.where(rows == cols, 1.0, 2.0).to(
+            inverse.dtype
+        )
+        terms = (packed.to(covariances.dtype) @ covariances.T).to(chol.dtype)
+    else:
+        terms = torch.cat(
+            [
+                ((chunk @ gain) * gain).sum(dim=1)
+                for chunk in inverse.split(4)  # (4, n_channels, n_points * 3)
+            ]
+        )
+        terms = terms.reshape(len(chol), -1, 3).sum(dim=2)
+    return terms.clamp_min(_tiny(terms))
+
+
+def _weighted_covariance(variances, gain):
+    """``G R G'`` of each sample's point variances (n, n_points), a few at a time."""
+    out = []
+    for chunk in variances.split(4):  # (4, n_channels, n_points * 3) at most
+        weighted = gain * chunk.repeat_interleave(3, dim=1)[:, None, :]
+        out.append(weighted @ gain.T)
+    return torch.cat(out)
+
+
+def _unpack(packed, n_channels):
+    """Symmetric matrices (n, n_channels, n_channels) from upper triangles."""
+    rows, cols = torch.triu_indices(n_channels, n_channels, device=packed.device)
+    out = packed.new_empty((len(packed), n_channels, n_channels))
+    out[:, rows, cols] = packed
+    out[:, cols, rows] = packed
     return out

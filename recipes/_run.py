@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from mne_piunet import read_model
+from mne_piunet import make_ensemble, read_model
 from mne_piunet.template import make_template_forward
 from mne_piunet.training import train_model
 
@@ -71,3 +71,23 @@ def run_stages(stages, args):
             return None
         model.save(done, overwrite=True)
     return model
+
+
+def main(stages, description, *, members=None):
+    """Run a recipe from the command line and write its model.
+
+    ``members`` (stage names) make the model the mean of those stages'
+    networks, else it is the last stage's.
+    """
+    args = parse_args(description)
+    model = run_stages(stages, args)
+    if model is None:
+        return
+    if members is not None:
+        model = make_ensemble(
+            [read_model(args.workdir / name / "model.safetensors") for name in members]
+        )
+        for name, card in zip(members, model.info["ensemble"]["members"], strict=True):
+            card["source"] = name
+    model.save(args.out, overwrite=True)
+    print(f"Saved {model!r} to {args.out}")

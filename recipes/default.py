@@ -26,11 +26,10 @@ running one resumes from its checkpoint (also on another device).
 
 import dataclasses
 
-from _run import parse_args, run_stages
+from _run import main
 from small import SMALL
 from small import STAGES as SMALL_STAGES
 
-import mne_piunet
 from mne_piunet import UNetConfig
 from mne_piunet.simulation import NoiseConfig, SimulationConfig
 
@@ -71,14 +70,4 @@ STAGES = [
 MEMBERS = ("small", "large-balanced")  # the ensemble, equal weights
 
 if __name__ == "__main__":
-    args = parse_args(__doc__)
-    if run_stages(STAGES, args) is not None:
-        members = [
-            mne_piunet.read_model(args.workdir / name / "model.safetensors")
-            for name in MEMBERS
-        ]
-        model = mne_piunet.make_ensemble(members)
-        for name, card in zip(MEMBERS, model.info["ensemble"]["members"], strict=True):
-            card["source"] = name
-        model.save(args.out, overwrite=True)
-        print(f"Saved {model!r} to {args.out}")
+    main(STAGES, __doc__, members=MEMBERS)

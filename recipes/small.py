@@ -23,7 +23,7 @@ Run it again until it writes ``--out``: finished stages are skipped.
 
 import dataclasses
 
-from _run import parse_args, run_stages
+from _run import main
 
 from mne_piunet import UNetConfig
 from mne_piunet.simulation import NoiseConfig, SimulationConfig
@@ -67,8 +67,4 @@ STAGES = [
 ]
 
 if __name__ == "__main__":
-    args = parse_args(__doc__)
-    model = run_stages(STAGES, args)
-    if model is not None:
-        model.save(args.out, overwrite=True)
-        print(f"Saved {model!r} to {args.out}")
+    main(STAGES, __doc__)

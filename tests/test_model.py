@@ -15,7 +15,7 @@ from mne_piunet import (
     read_model,
 )
 from mne_piunet._model import blend_with_init, ensemble_with_info, split_ensemble
-from mne_piunet._physics import prior_weighted_minimum_norm
+from mne_piunet._physics import point_covariances, prior_weighted_minimum_norm
 
 
 @pytest.fixture
@@ -210,13 +210,86 @@ def test_prior_weighted_minimum_norm():
     prior = rng.uniform(0.1, 1.0, (2, 5))
     prior[1, 2] = 0.0  # a point the prior silences
     out = prior_weighted_minimum_norm(
-        torch.tensor(prior), torch.tensor(data), torch.tensor(gain), lambda2=0.1
+        torch.tensor(prior),
+        torch.tensor(data),
+        torch.tensor(gain),
+        lambda2=0.1,
+        sharpness=0,
     ).numpy()
     for k in range(2):
         ref = _wmn_reference(prior[k], data[k], gain, 0.1, 0.8)
         assert_allclose(out[k], ref, rtol=1e-10, atol=1e-14)
     assert not out[1, 2].any()
     scaled = prior_weighted_minimum_norm(
-        torch.tensor(7 * prior), torch.tensor(data), torch.tensor(gain), lambda2=0.1
+        torch.tensor(7 * prior),
+        torch.tensor(data),
+        torch.tensor(gain),
+        lambda2=0.1,
+        sharpness=0,
     )
     assert_allclose(scaled.numpy(), out, rtol=1e-10)
+    # with the points' covariances kept: the same up to their float32 rounding
+    covariances = point_covariances(torch.tensor(gain))
+    assert covariances.shape == (5, 6 * 7 // 2)
+    kept = prior_weighted_minimum_norm(
+        torch.tensor(prior),
+        torch.tensor(data),
+        torch.tensor(gain),
+        lambda2=0.1,
+        sharpness=0,
+        covariances=covariances,
+    )
+    assert_allclose(kept.numpy(), out, rtol=1e-5, atol=1e-6 * np.abs(out).max())
+    assert not kept[1, 2].any()
+
+
+def _sharpened_reference(prior, data, gain, lambda2, sharpness):
+    """The sharpened finish written out with numpy, one sample."""
+    first = _wmn_reference(prior, data, gain, lambda2, 0.8)
+    residual = np.sum((data - gain @ first.ravel()) ** 2)
+    snr_db = 10 * np.log10((np.sum(data**2) - residual) / residual)
+    exponent = sharpness * np.clip((snr_db - 6) / 6, 0, 1)
+    g3 = gain.reshape(len(gain), -1, 3)
+    r = np.repeat(prior * (g3**2).sum(axis=(0, 2)) ** -0.8, 3)
+    cov = (gain * r) @ gain.T
+    inverse = np.linalg.inv(
+        cov / (np.trace(cov) / len(gain)) + lambda2 * np.eye(len(gain))
+    )
+    fit = ((gain.T @ inverse @ data).reshape(-1, 3) ** 2).sum(axis=1)
+    fit /= np.einsum("ci,cd,di->i", gain, inverse, gain).reshape(-1, 3).sum(axis=1)
+    weight = (fit / fit.max()) ** (exponent / 2)
+    return _wmn_reference(prior * weight, data, gain, lambda2, 0.8), exponent
+
+
+def test_sharpened_finish():
+    """The data's standardised fit sharpens the prior, by the fit's SNR."""
+    rng = np.random.default_rng(1)
+    smooth = np.exp(-0.5 * ((np.arange(40)[:, None] - np.arange(40)) / 3.0) ** 2)
+    gain = np.einsum("cjk,ij->cik", rng.standard_normal((60, 40, 3)), smooth)
+    gain = gain.reshape(60, -1)  # neighbouring points see alike, as in a head
+    prior = np.exp(-0.5 * ((np.arange(40) - 12) / 1.5) ** 2)  # peaks at point 12
+    clean = gain[:, 3 * 15 : 3 * 15 + 3] @ np.array([1.0, -0.5, 0.3])  # point 15
+    noise = rng.standard_normal((3, 60)) * np.linalg.norm(clean) / np.sqrt(60)
+    data = clean + noise * np.array([[0.0], [0.01], [3.0]])  # no noise to -10 dB
+    prior = np.tile(prior, (3, 1))
+    out = prior_weighted_minimum_norm(
+        torch.tensor(prior), torch.tensor(data), torch.tensor(gain), lambda2=0.1
+    ).numpy()
+    exponents = []
+    for k in range(3):
+        ref, exponent = _sharpened_reference(prior[k], data[k], gain, 0.1, 16)
+        assert_allclose(out[k], ref, rtol=1e-8, atol=1e-12 * np.abs(ref).max())
+        exponents.append(exponent)
+    assert exponents[0] == exponents[1] == 16 and exponents[2] == 0
+    plain = prior_weighted_minimum_norm(
+        torch.tensor(prior),
+        torch.tensor(data),
+        torch.tensor(gain),
+        lambda2=0.1,
+        sharpness=0,
+    ).numpy()
+    # clean data: the source's point, where the prior alone peaks elsewhere
+    amplitude = np.linalg.norm(out, axis=2)
+    assert amplitude[0].argmax() == amplitude[1].argmax() == 15
+    assert np.linalg.norm(plain[0], axis=1).argmax() != 15
+    assert_allclose(out[2], plain[2], rtol=1e-10)  # noisy: the prior as it is

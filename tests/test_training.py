@@ -446,3 +446,31 @@ def test_retired_options_refused(retired, value):
     noise = dict(NoiseConfig().__dict__, unwhitened_prob=0.5)
     with pytest.raises(ValueError, match="sets noise.unwhitened_prob=0.5"):
         TrainConfig.from_dict({**saved, "noise": noise})
+
+
+def test_cortex_loss_scores_the_finished_map(sample_surf_forward):
+    """On a cortex the loss scores what inference returns, and trains through it."""
+    from mne_piunet.training._loss import loss
+    from mne_piunet.training._sampling import Problem
+
+    config = replace(CONFIG, simulation=SimulationConfig(n_sources=(1, 2)))
+    problem = Problem(sample_surf_forward, config, None, torch.device("cpu"))
+    assert not problem.grid.exact
+    batch = problem.make_batch(3, torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = PIUNet(UNet3D(config.network), problem.spec)
+    value = loss(model, problem.grid, batch)
+
+    def score(orientation):
+        out = model.refine(
+            batch.init, problem.grid, fit=batch.fit, orientation=orientation
+        )
+        return ((out - batch.target).abs().mean(dim=(1, 2)) / batch.norm).mean()
+
+    with torch.no_grad():
+        finished, network_only = score("physics"), score("network")
+    torch.testing.assert_close(value.detach(), finished)
+    assert abs(float(finished - network_only)) > 1e-3 * float(finished)
+    value.backward()  # the finish is differentiable in the network's map
+    grads = [p.grad for p in model.network.parameters() if p.grad is not None]
+    assert grads and max(float(g.abs().max()) for g in grads) > 0
