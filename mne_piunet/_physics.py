@@ -14,7 +14,7 @@ from ._mne_private import assemble_kernel, check_option, validate_type
 INIT_METHODS = ("eLORETA", "sLORETA", "MNE", "dSPM")
 FINISH_DEPTH = 0.8  # MNE's default depth weighting
 FINISH_SHARPNESS = 16.0  # exponent of the data's standardised fit on the prior
-FINISH_SNR_DB = (6.0, 12.0)  # fit SNR over which that exponent ramps in
+FINISH_SNR_DB = (10.0, 16.0)  # fit SNR over which that exponent ramps in
 
 
 @dataclass(frozen=True)

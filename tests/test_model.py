@@ -248,7 +248,7 @@ def _sharpened_reference(prior, data, gain, lambda2, sharpness):
     first = _wmn_reference(prior, data, gain, lambda2, 0.8)
     residual = np.sum((data - gain @ first.ravel()) ** 2)
     snr_db = 10 * np.log10((np.sum(data**2) - residual) / residual)
-    exponent = sharpness * np.clip((snr_db - 6) / 6, 0, 1)
+    exponent = sharpness * np.clip((snr_db - 10) / 6, 0, 1)
     g3 = gain.reshape(len(gain), -1, 3)
     r = np.repeat(prior * (g3**2).sum(axis=(0, 2)) ** -0.8, 3)
     cov = (gain * r) @ gain.T
