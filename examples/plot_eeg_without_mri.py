@@ -41,8 +41,9 @@ print(fwd)
 # the usual MNE calls apply. ``pick_ori="normal"`` keeps the component along
 # the cortical normals, as MNE users expect on a surface. The network works
 # on a 7 mm grid; on the cortex its map is the prior of a minimum norm of
-# the data at the vertices, which puts the activity on the sulcal walls
-# that explain the data (see the documentation's method page).
+# the data at the vertices, sharpened where the data are clean enough
+# towards the vertices that alone explain them best, which puts the
+# activity on the sulcal walls (see the documentation's method page).
 stc = apply_piunet(evoked, fwd, noise_cov=noise_cov, pick_ori="normal")
 inv = make_inverse_operator(evoked.info, fwd, noise_cov, loose=1.0)
 stc_eloreta = apply_inverse(evoked, inv, 1.0 / 9.0, "eLORETA", pick_ori="normal")
