@@ -261,11 +261,17 @@ def prior_weighted_minimum_norm(
     if not sharpness:
         return moments
     exponent = sharpness * _sharpening_share(moments, data, gain)
+    sharp = exponent > 0  # the others keep their moments: no second pass
+    if not sharp.any():
+        return moments
+    back, chol, variances = back[sharp], chol[sharp], variances[sharp]
     fit = _relative(back).square().sum(dim=2)  # relative: no float32 overflow
     fit = _relative(fit / _relative(_trace_terms(chol, gain, covariances)))
-    variances = variances * fit.pow(exponent[:, None] / 2)  # fit is squared
-    back, _, norm = _back_projection(variances, data, gain, lambda2, covariances)
-    return back * (variances / norm[:, None])[..., None]
+    variances = variances * fit.pow(exponent[sharp, None] / 2)  # fit is squared
+    back, _, norm = _back_projection(variances, data[sharp], gain, lambda2, covariances)
+    moments = moments.clone()
+    moments[sharp] = back * (variances / norm[:, None])[..., None]
+    return moments
 
 
 def _sharpening_share(moments, data, gain):
