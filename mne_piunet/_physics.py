@@ -254,7 +254,7 @@ def prior_weighted_minimum_norm(
     n_channels = gain.shape[0]
     gain = gain.to(data.dtype)
     weight = gain.reshape(n_channels, -1, 3).square().sum(dim=(0, 2))
-    weight = weight.clamp_min(torch.finfo(gain.dtype).tiny).pow(-depth)
+    weight = weight.clamp_min(_tiny(gain)).pow(-depth)
     variances = prior.to(data.dtype) * weight  # (n, n_points)
     back, chol, norm = _back_projection(variances, data, gain, lambda2, covariances)
     moments = back * (variances / norm[:, None])[..., None]

@@ -202,6 +202,12 @@ def _wmn_reference(prior, data, gain, lambda2, depth):
     return (x / norm).reshape(-1, 3)
 
 
+def _finish(prior, data, gain, **kwargs):
+    """prior_weighted_minimum_norm of numpy arrays, lambda2 0.1, as numpy."""
+    tensors = (torch.tensor(a) for a in (prior, data, gain))
+    return prior_weighted_minimum_norm(*tensors, lambda2=0.1, **kwargs).numpy()
+
+
 def test_prior_weighted_minimum_norm():
     """The closed form; silenced points stay zero; the prior's scale is irrelevant."""
     rng = np.random.default_rng(0)
@@ -209,37 +215,18 @@ def test_prior_weighted_minimum_norm():
     data = rng.standard_normal((2, 6))
     prior = rng.uniform(0.1, 1.0, (2, 5))
     prior[1, 2] = 0.0  # a point the prior silences
-    out = prior_weighted_minimum_norm(
-        torch.tensor(prior),
-        torch.tensor(data),
-        torch.tensor(gain),
-        lambda2=0.1,
-        sharpness=0,
-    ).numpy()
+    out = _finish(prior, data, gain, sharpness=0)
     for k in range(2):
         ref = _wmn_reference(prior[k], data[k], gain, 0.1, 0.8)
         assert_allclose(out[k], ref, rtol=1e-10, atol=1e-14)
     assert not out[1, 2].any()
-    scaled = prior_weighted_minimum_norm(
-        torch.tensor(7 * prior),
-        torch.tensor(data),
-        torch.tensor(gain),
-        lambda2=0.1,
-        sharpness=0,
-    )
-    assert_allclose(scaled.numpy(), out, rtol=1e-10)
+    scaled = _finish(7 * prior, data, gain, sharpness=0)
+    assert_allclose(scaled, out, rtol=1e-10)
     # with the points' covariances kept: the same up to their float32 rounding
     covariances = point_covariances(torch.tensor(gain))
     assert covariances.shape == (5, 6 * 7 // 2)
-    kept = prior_weighted_minimum_norm(
-        torch.tensor(prior),
-        torch.tensor(data),
-        torch.tensor(gain),
-        lambda2=0.1,
-        sharpness=0,
-        covariances=covariances,
-    )
-    assert_allclose(kept.numpy(), out, rtol=1e-5, atol=1e-6 * np.abs(out).max())
+    kept = _finish(prior, data, gain, sharpness=0, covariances=covariances)
+    assert_allclose(kept, out, rtol=1e-5, atol=1e-6 * np.abs(out).max())
     assert not kept[1, 2].any()
 
 
@@ -272,22 +259,14 @@ def test_sharpened_finish():
     noise = rng.standard_normal((3, 60)) * np.linalg.norm(clean) / np.sqrt(60)
     data = clean + noise * np.array([[0.0], [0.01], [3.0]])  # no noise to -10 dB
     prior = np.tile(prior, (3, 1))
-    out = prior_weighted_minimum_norm(
-        torch.tensor(prior), torch.tensor(data), torch.tensor(gain), lambda2=0.1
-    ).numpy()
+    out = _finish(prior, data, gain)
     exponents = []
     for k in range(3):
         ref, exponent = _sharpened_reference(prior[k], data[k], gain, 0.1, 16)
         assert_allclose(out[k], ref, rtol=1e-8, atol=1e-12 * np.abs(ref).max())
         exponents.append(exponent)
     assert exponents[0] == exponents[1] == 16 and exponents[2] == 0
-    plain = prior_weighted_minimum_norm(
-        torch.tensor(prior),
-        torch.tensor(data),
-        torch.tensor(gain),
-        lambda2=0.1,
-        sharpness=0,
-    ).numpy()
+    plain = _finish(prior, data, gain, sharpness=0)
     # clean data: the source's point, where the prior alone peaks elsewhere
     amplitude = np.linalg.norm(out, axis=2)
     assert amplitude[0].argmax() == amplitude[1].argmax() == 15
