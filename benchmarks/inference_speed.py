@@ -35,7 +35,7 @@ import torch
 
 from mne_piunet import GridSpec, PIUNet, UNet3D, UNetConfig, apply_piunet, read_model
 from mne_piunet._device import use_bf16
-from mne_piunet._eeg import add_average_reference_projector
+from mne_piunet._sensors import add_average_reference_projector
 from mne_piunet.datasets import load_sample_head
 
 

@@ -32,9 +32,9 @@ def _demo(args):
     import numpy as np
 
     from . import apply_piunet, metrics
-    from ._eeg import forward_eeg_info
     from ._grid import forward_source_positions
     from ._inverse import INDEPENDENT_SAMPLES
+    from ._sensors import forward_eeg_info
     from .simulation import SimulationConfig, SourceSimulator, torch_generator
     from .template import make_template_forward, template_forward_cached
     from .viz import plot_projections

@@ -24,16 +24,16 @@ pick_ori : None | "normal" | "vector"
 
 docdict["forward_or_operator"] = """
 forward : instance of Forward | PIUNetOperator
-    EEG forward solution with free source orientation, computed for the
-    channels of the data or a superset of them (bad channels may be
-    absent), or an operator from :func:`mne_piunet.make_piunet_operator`
+    MEG and/or EEG forward solution with free source orientation,
+    computed for the channels of the data or a superset of them (bad
+    channels may be absent), or an operator from :func:`mne_piunet.make_piunet_operator`
     (then ``model``, ``noise_cov`` and ``lambda2`` come from the operator
     and must be left at their defaults).
 """
 
 docdict["forward"] = """
 forward : instance of Forward
-    EEG forward solution with free source orientation.
+    MEG and/or EEG forward solution with free source orientation.
 """
 
 docdict["model"] = """

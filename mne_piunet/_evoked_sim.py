@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._eeg import add_average_reference_projector, average_reference
 from ._grid import forward_source_positions
 from ._mne_private import source_space_subject
+from ._sensors import add_average_reference_projector, average_reference
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,7 @@ def apply_piunet(
     Parameters
     ----------
     evoked : instance of Evoked
-        EEG data with an average reference projector.
+        MEG and/or EEG data (EEG with an average reference projector).
     %(forward_or_operator)s
     %(model)s
     %(noise_cov)s
@@ -218,7 +218,7 @@ def apply_piunet_epochs(
     Parameters
     ----------
     epochs : instance of Epochs
-        EEG epochs with an average reference projector.
+        MEG and/or EEG epochs (EEG with an average reference projector).
     %(forward_or_operator)s
     %(model)s
     %(noise_cov)s
@@ -301,7 +301,7 @@ def apply_piunet_raw(
     Parameters
     ----------
     raw : instance of Raw
-        EEG data with an average reference projector.
+        MEG and/or EEG data (EEG with an average reference projector).
     %(forward_or_operator)s
     %(model)s
     %(noise_cov)s

@@ -23,7 +23,6 @@ from mne.forward import is_fixed_orient
 from mne.utils import logger, verbose, warn
 
 from ._docs import fill_doc
-from ._eeg import electrode_directions, montage_coverage, pick_good_eeg
 from ._grid import VoxelGrid
 from ._mne_private import (
     check_reference,
@@ -38,6 +37,15 @@ from ._physics import (
     kernel_from_inverse,
     make_free_inverse,
     point_covariances,
+)
+from ._sensors import (
+    DATA_TYPES,
+    channel_types,
+    check_channel_count,
+    electrode_directions,
+    modality,
+    montage_coverage,
+    pick_good_channels,
 )
 from ._time import (
     interpolate_in_time,
@@ -66,7 +74,7 @@ class RunSettings:
 
 
 class PIUNetOperator:
-    """Everything that turns EEG data of one recording setup into sources.
+    """Everything that turns M/EEG data of one recording setup into sources.
 
     Made by :func:`make_piunet_operator`; pass it to :func:`apply_piunet`,
     :func:`apply_piunet_epochs` or :func:`apply_piunet_raw` in place of the
@@ -76,7 +84,7 @@ class PIUNetOperator:
     Attributes
     ----------
     ch_names : list of str
-        The EEG channels the operator uses, in order.
+        The MEG and EEG channels the operator uses, in order.
     src : instance of SourceSpaces
         The source space of the forward.
     model : PIUNet
@@ -123,8 +131,9 @@ class PIUNetOperator:
 
     def __repr__(self):  # noqa: D105
         cov = "ad-hoc" if self.noise_cov is None else "given"
+        types = ", ".join(self.inverse["info"].get_channel_types(unique=True))
         return (
-            f"<PIUNetOperator | {len(self.ch_names)} EEG channels, "
+            f"<PIUNetOperator | {len(self.ch_names)} channels ({types}), "
             f"{self.n_sources} {self.src.kind} sources, init {self.init} "
             f"(lambda2={self.lambda2:.4g}), {cov} noise covariance, "
             f"model {self.model!r}>"
@@ -309,10 +318,12 @@ def _check_finite(data):
 
 
 def _match_forward(forward, info):
-    """Return ``forward`` restricted to the channels of ``info``, in order.
+    """Return ``forward`` and ``info`` restricted to their shared channels, in order.
 
     As :func:`mne.minimum_norm.make_inverse_operator`, the forward's channels
-    that the data lack (or mark bad) are left out.
+    that the data lack (or mark bad) are left out, and so are the data's
+    channels of a type the forward does not model (MEG data with an EEG
+    forward); a channel of a modelled type missing from the forward is an error.
     """
     validate_type(forward, mne.Forward, "forward")
     if is_fixed_orient(forward):
@@ -321,24 +332,25 @@ def _match_forward(forward, info):
             "free orientation (three dipole components per source). Use a "
             "forward from mne.make_forward_solution without force_fixed=True."
         )
-    fwd_eeg = [
+    fwd_names = [
         forward["info"]["ch_names"][k]
-        for k in mne.pick_types(forward["info"], meg=False, eeg=True, exclude=())
+        for k in mne.pick_types(forward["info"], **DATA_TYPES, exclude=())
     ]
-    if not fwd_eeg:
-        raise ValueError("The forward solution has no EEG channels")
-    missing = [name for name in info["ch_names"] if name not in fwd_eeg]
+    if not fwd_names:
+        raise ValueError("The forward solution has no MEG or EEG channels")
+    info = _pick_forward_types(info, channel_types(forward["info"]))
+    missing = [name for name in info["ch_names"] if name not in fwd_names]
     if missing:
         raise ValueError(
-            f"{len(missing)} EEG channel(s) of the data are not in the forward "
-            f"solution: {missing}. Compute the forward for this montage or drop "
-            "these channels."
+            f"{len(missing)} channel(s) of the data are not in the forward "
+            f"solution: {missing}. Compute the forward for these sensors or drop "
+            "these channels (e.g. evoked.pick('eeg') for an EEG-only forward)."
         )
-    left_out = [name for name in fwd_eeg if name not in info["ch_names"]]
+    left_out = [name for name in fwd_names if name not in info["ch_names"]]
     if left_out:
         logger.info(
             f"    Leaving out {len(left_out)} forward channel(s) that are absent "
-            f"from the data or bad: {left_out}"
+            f"from the data or bad: {_shorten(left_out)}"
         )
     if forward["info"]["ch_names"] != info["ch_names"]:  # picking copies it all
         forward = mne.pick_channels_forward(
@@ -348,7 +360,31 @@ def _match_forward(forward, info):
         forward = mne.convert_forward_solution(
             forward, surf_ori=False, force_fixed=False, copy=True, verbose=False
         )
-    return forward
+    return forward, info
+
+
+def _shorten(names, n=10):
+    return str(names) if len(names) <= n else f"{names[:n]} and {len(names) - n} more"
+
+
+def _pick_forward_types(info, fwd_types):
+    """Leave out the data's channels of types the forward does not model."""
+    types = info.get_channel_types()
+    keep = [k for k, kind in enumerate(types) if kind in fwd_types]
+    if len(keep) == len(types):
+        return info
+    dropped = sorted(set(types) - set(fwd_types))
+    if not keep:
+        raise ValueError(
+            f"The data's good channels ({', '.join(dropped)}) are of none of "
+            f"the types the forward solution models ({', '.join(fwd_types)}); "
+            "compute the forward for these sensors"
+        )
+    logger.info(
+        f"    Ignoring {len(types) - len(keep)} {'/'.join(dropped)} channel(s): "
+        "the forward solution does not model them"
+    )
+    return mne.pick_info(info, keep)
 
 
 @verbose
@@ -373,8 +409,9 @@ def make_piunet_operator(
     Parameters
     ----------
     info : instance of Info
-        Measurement info of the data (EEG channels with an average reference
-        projector; other channel types are ignored, bad channels left out).
+        Measurement info of the data: MEG and/or EEG channels (EEG with an
+        average reference projector; other channel types are ignored, bad
+        channels left out).
     %(forward)s
     %(noise_cov)s
     %(model)s
@@ -395,18 +432,18 @@ def make_piunet_operator(
     validate_type(noise_cov, (None, mne.Covariance), "noise_cov")
     validate_type(forward, mne.Forward, "forward")
     model = check_model(model)
-    eeg_info = pick_good_eeg(info)
+    forward, data_info = _match_forward(forward, pick_good_channels(info))
+    check_channel_count(data_info)
     # MNE's check reads inst.info: an average reference projector, no custom ref
-    check_reference(SimpleNamespace(info=info), eeg_info["ch_names"])
-    forward = _match_forward(forward, eeg_info)
+    check_reference(SimpleNamespace(info=info), data_info["ch_names"])
     grid = VoxelGrid.from_forward(model.grid, forward)
-    _check_montage(model, forward["info"])
+    _check_sensors(model, forward["info"])
     if lambda2 != model.lambda2:
         logger.info(
             f"    Note: the model was trained with lambda2={model.lambda2:.4g}; "
             f"using lambda2={lambda2:.4g}"
         )
-    inverse = make_free_inverse(eeg_info, forward, noise_cov)
+    inverse = make_free_inverse(data_info, forward, noise_cov)
     return PIUNetOperator(
         inverse,
         forward["sol"]["data"],
@@ -418,15 +455,26 @@ def make_piunet_operator(
     )
 
 
-def _check_montage(model, info, min_coverage=0.7):
-    """Warn when the electrodes cover little of the model's training montage."""
-    trained = model.info.get("head_model", {}).get("ch_dirs")
-    if trained is None:  # a model card without electrode positions
+def _check_sensors(model, info, min_coverage=0.7):
+    """Warn when the data's sensors are not those the model was trained with."""
+    head_model = model.info.get("head_model", {})
+    # cards without channel types predate MEG support: they were EEG models
+    trained_for = modality(head_model.get("ch_types", ["eeg"]))
+    data_types = channel_types(info)
+    if modality(data_types) != trained_for:
+        warn(
+            f"The model was trained on {trained_for} data; these data are "
+            f"{modality(data_types)} ({', '.join(data_types)}): expect lower "
+            "accuracy (the benchmarks page says how much)."
+        )
+    trained = head_model.get("ch_dirs")
+    if trained is None or "eeg" not in data_types:  # nothing to compare
         return
-    coverage = montage_coverage(electrode_directions(info), np.array(trained))
+    electrodes = electrode_directions(info)
+    coverage = montage_coverage(electrodes, np.array(trained))
     if coverage < min_coverage:
         warn(
-            f"The data's {len(info['ch_names'])} electrodes are near only "
+            f"The data's {len(np.atleast_2d(electrodes))} electrodes are near only "
             f"{coverage:.0%} of the {len(trained)} the model was trained with: "
             "expect lower accuracy. Fine-tuning on your own forward "
             "(mne_piunet.training.finetune_model(forward, model)) adapts a model "

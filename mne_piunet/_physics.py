@@ -93,7 +93,7 @@ def make_free_inverse(info, forward, noise_cov=None):
     Parameters
     ----------
     info : instance of Info
-        Measurement info of the (EEG) channels to use, with their projectors.
+        Measurement info of the MEG/EEG channels to use, with their projectors.
     forward : instance of Forward
         Free-orientation forward solution.
     %(noise_cov)s
@@ -146,7 +146,7 @@ def make_init_kernel(info, forward, noise_cov=None, *, lambda2, method, nave=1):
     Parameters
     ----------
     info : instance of Info
-        Measurement info of the (EEG) channels to use, with their projectors.
+        Measurement info of the MEG/EEG channels to use, with their projectors.
     forward : instance of Forward
         Free-orientation forward solution.
     %(noise_cov)s

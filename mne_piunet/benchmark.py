@@ -30,10 +30,10 @@ from mne.utils import ProgressBar, verbose
 
 from . import metrics
 from ._docs import fill_doc
-from ._eeg import average_reference, forward_eeg_info
 from ._grid import forward_source_positions
 from ._inverse import INDEPENDENT_SAMPLES, apply_piunet, check_share
 from ._mne_private import check_option
+from ._sensors import average_reference, forward_eeg_info
 from .simulation import (
     SimulationConfig,
     SourceSimulator,

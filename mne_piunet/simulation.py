@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._eeg import average_reference
 from ._evoked_sim import (
     EvokedSimulationConfig,
     draw_patch,
@@ -27,6 +26,7 @@ from ._evoked_sim import (
 )
 from ._grid import forward_source_positions
 from ._mne_private import validate_type
+from ._sensors import average_reference
 
 __all__ = [
     "EvokedSimulationConfig",

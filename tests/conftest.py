@@ -87,6 +87,20 @@ def sample_vol_forward(data_path, sample_evoked, sample_bem, sample_trans):
 
 
 @pytest.fixture(scope="session")
+def sample_meg_forward(data_path, sample_evoked, sample_bem, sample_trans):
+    """MEG and EEG forward on a 10 mm volume source space (306 + 60 channels)."""
+    src = mne.setup_volume_source_space(
+        "sample",
+        pos=TEST_SPACING * 1e3,
+        bem=sample_bem,
+        subjects_dir=data_path / "sample" / "subjects",
+    )
+    return mne.make_forward_solution(
+        sample_evoked.info, sample_trans, src, sample_bem, meg=True, eeg=True
+    )
+
+
+@pytest.fixture(scope="session")
 def sample_surf_forward(
     tmp_path_factory, data_path, sample_evoked, sample_bem, sample_trans
 ):

@@ -5,9 +5,9 @@ from conftest import tiny_model
 from numpy.testing import assert_allclose
 
 from mne_piunet import apply_piunet
-from mne_piunet._eeg import forward_eeg_info
 from mne_piunet._grid import forward_source_positions
 from mne_piunet._inverse import INDEPENDENT_SAMPLES
+from mne_piunet._sensors import forward_eeg_info
 from mne_piunet.benchmark import (
     METHODS,
     BenchmarkConfig,

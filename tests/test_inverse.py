@@ -280,18 +280,74 @@ def test_bad_types(sample_evoked, sample_vol_forward):
         apply_piunet(sample_evoked, sample_vol_forward, model, batch_size=0)
 
 
-def test_meg_only_data(sample_evoked, sample_vol_forward):
+@pytest.mark.filterwarnings("ignore:The model was trained on EEG data")
+@pytest.mark.parametrize("types", [["meg"], ["meg", "eeg"], ["grad"]])
+def test_meg_init_equals_mne(types, sample_evoked, sample_meg_forward, sample_cov):
+    """MEG, EEG+MEG, gradiometers: whitened, projected and inverted as MNE does.
+
+    The sample data carry three SSP projectors; a channel of each kind is bad.
+    """
+    evoked = sample_evoked.copy()
+    evoked.info["bads"] = ["MEG 2443", "MEG 1321", "EEG 053"]
+    evoked = evoked.pick(types).crop(0.05, 0.12)
+    assert evoked.info["bads"]
+    ssp = [p for p in evoked.info["projs"] if p["desc"].startswith("PCA")]
+    assert len(ssp) == (3 if "meg" in types else 0)  # SSP on the magnetometers
+    model = identity_model(sample_meg_forward)
+    op = make_piunet_operator(evoked.info, sample_meg_forward, sample_cov, model=model)
+    assert set(op.ch_names) == set(evoked.ch_names) - set(evoked.info["bads"])
+    ref = _mne_stc(evoked, sample_meg_forward, sample_cov, "eLORETA", "vector")
+    init = op.kernel(evoked.nave).apply(evoked.copy().pick(op.ch_names).data)
+    scale = np.abs(ref.data).max()
+    assert_allclose(init.numpy().transpose(1, 2, 0), ref.data, atol=1e-6 * scale)
+    # an identity network returns that map, its amplitude fitted
+    stc = apply_piunet(evoked, op, **INDEPENDENT_SAMPLES)
+    assert_proportional(stc.data, np.linalg.norm(ref.data, axis=1))
+
+
+@pytest.mark.filterwarnings("ignore:The model was trained on EEG data")
+def test_meg_bad_channel_is_left_out(sample_evoked, sample_meg_forward, sample_cov):
+    """A channel marked bad is used as if it were not there, as in MNE."""
+    evoked = sample_evoked.copy().pick("meg").crop(0.08, 0.1)
+    model = identity_model(sample_meg_forward)
+    evoked.info["bads"] += ["MEG 0113"]
+    marked = apply_piunet(evoked, sample_meg_forward, model, sample_cov)
+    dropped = evoked.copy().drop_channels(evoked.info["bads"])
+    assert_allclose(
+        apply_piunet(dropped, sample_meg_forward, model, sample_cov).data, marked.data
+    )
+
+
+def test_meg_data_with_eeg_forward(sample_evoked, sample_vol_forward):
     evoked = sample_evoked.copy().pick("meg")
-    with pytest.raises(ValueError, match="No good EEG channels.*EEG method"):
+    with pytest.raises(ValueError, match=r"\(grad, mag\) are of none of the types"):
         apply_piunet(evoked, sample_vol_forward, identity_model(sample_vol_forward))
 
 
+def test_model_sensors_are_checked(sample_evoked, sample_meg_forward):
+    """A model meeting sensors it was not trained for warns."""
+    eeg = sample_evoked.copy().pick("eeg")
+    meg_model = identity_model(sample_meg_forward, head_model={"ch_types": ["grad"]})
+    with pytest.warns(RuntimeWarning, match=r"trained on MEG data; these data are EEG"):
+        make_piunet_operator(eeg.info, sample_meg_forward, model=meg_model)
+    # a card without channel types is an EEG model (cards before MEG support)
+    eeg_model = identity_model(sample_meg_forward)
+    with pytest.warns(
+        RuntimeWarning, match=r"EEG data; these data are EEG\+MEG \(eeg, grad, mag\)"
+    ):
+        make_piunet_operator(sample_evoked.info, sample_meg_forward, model=eeg_model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_piunet_operator(eeg.info, sample_meg_forward, model=eeg_model)
+
+
 def test_meg_channels_are_ignored(sample_evoked, sample_vol_forward, sample_cov):
+    """With an EEG forward, the data's MEG channels are left out, as in MNE."""
     model = identity_model(sample_vol_forward)
     evoked = sample_evoked.copy().crop(0.1, 0.11)
     with mne.utils.catch_logging(verbose="info") as log:
         a = apply_piunet(evoked, sample_vol_forward, model, sample_cov, verbose=True)
-    assert "Ignoring 306 MEG channel(s)" in log.getvalue()
+    assert "Ignoring 306 grad/mag channel(s)" in log.getvalue()
     b = apply_piunet(evoked.copy().pick("eeg"), sample_vol_forward, model, sample_cov)
     assert_allclose(a.data, b.data)
 
@@ -304,7 +360,7 @@ def test_channel_mismatch(sample_evoked, sample_vol_forward):
     )
     with pytest.raises(
         ValueError,
-        match=r"2 EEG channel\(s\) of the data are not "
+        match=r"2 channel\(s\) of the data are not "
         r"in the forward solution: \['EEG 001', 'EEG 002'\]",
     ):
         apply_piunet(evoked, fwd_less, model)
@@ -431,7 +487,7 @@ def test_operator_reuse_equals_forward(sample_evoked, sample_vol_forward, sample
     evoked = sample_evoked.copy().crop(0.08, 0.11)
     op = make_piunet_operator(evoked.info, sample_vol_forward, sample_cov, model=model)
     assert isinstance(op, PIUNetOperator)
-    assert repr(op).startswith("<PIUNetOperator | 60 EEG channels, ")
+    assert repr(op).startswith("<PIUNetOperator | 60 channels (eeg), ")
     assert "init eLORETA (lambda2=0.1111), given noise covariance" in repr(op)
     ref = apply_piunet(evoked, sample_vol_forward, model, sample_cov)
     assert_allclose(apply_piunet(evoked, op).data, ref.data)
@@ -472,7 +528,7 @@ def test_bad_lambda2(sample_evoked, sample_vol_forward, lambda2):
 def test_too_few_electrodes(sample_evoked, sample_vol_forward):
     evoked = sample_evoked.copy().pick("eeg").pick(range(10))  # keeps the avg ref
     fwd = mne.pick_channels_forward(sample_vol_forward, evoked.ch_names)
-    with pytest.raises(ValueError, match="10 good EEG channel.*at least 16"):
+    with pytest.raises(ValueError, match="10 good eeg channel.*at least 16"):
         apply_piunet(evoked, fwd, identity_model(sample_vol_forward))
 
 
@@ -507,7 +563,7 @@ def test_fitted_amplitudes_are_physical(sample_vol_forward, sample_cov):
     """Amplitudes in A·m: they scale with the data, not the network's output."""
     import torch
 
-    from mne_piunet._eeg import forward_eeg_info
+    from mne_piunet._sensors import forward_eeg_info
 
     fwd = sample_vol_forward
     info = forward_eeg_info(fwd)

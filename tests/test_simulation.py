@@ -170,7 +170,7 @@ def test_simulate_patches(template_surf_forward, sample_vol_forward):
     assert (radius >= np.sqrt(1e-4 / np.pi)).all()
     assert (radius <= np.sqrt(10e-4 / np.pi)).all()
     # the noise has the requested power
-    from mne_piunet._eeg import average_reference
+    from mne_piunet._sensors import average_reference
 
     clean = sources.reshape(6, -1) @ average_reference(fwd["sol"]["data"]).T
     noise = batch.sensors.numpy() - clean

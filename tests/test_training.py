@@ -43,6 +43,7 @@ def test_train_and_resume(sample_vol_forward, sample_evoked, tmp_path):
     assert full.info["training"]["steps"] == 4
     assert full.info["training"]["samples_seen"] == 8
     assert full.info["head_model"]["n_channels"] == 60
+    assert full.info["head_model"]["ch_types"] == ["eeg"]
     assert full.info["training"]["val_l1_init"] > 0
     assert full.info["training"]["devices"] == [[0, "cpu"]]
     # interrupted after the first validation, then resumed: the same curve
@@ -77,6 +78,12 @@ def test_train_and_resume(sample_vol_forward, sample_evoked, tmp_path):
         )
     with pytest.raises(ValueError, match="resume=True needs a checkpoint_dir"):
         train_model(sample_vol_forward, CONFIG, resume=True)
+
+
+def test_training_refuses_meg(sample_meg_forward):
+    """The simulator makes average-referenced EEG: MEG would be wrong data."""
+    with pytest.raises(ValueError, match="EEG channels only, got eeg, grad, mag"):
+        train_model(sample_meg_forward, CONFIG)
 
 
 def test_ctrl_c_stops_like_the_time_limit(sample_vol_forward, tmp_path, monkeypatch):
@@ -243,7 +250,7 @@ def test_finetune_errors(sample_vol_forward):
 
 def test_training_and_inference_feed_the_network_alike(sample_vol_forward):
     """The same sensor data reach the network identically in training and in apply."""
-    from mne_piunet._eeg import forward_eeg_info
+    from mne_piunet._sensors import forward_eeg_info
     from mne_piunet.training._sampling import Problem
 
     problem = Problem(sample_vol_forward, CONFIG, None, torch.device("cpu"))

@@ -12,11 +12,11 @@ from mne.utils import logger, verbose
 
 from .._device import autocast_network, get_device, use_bf16
 from .._docs import fill_doc
-from .._eeg import electrode_directions
 from .._io import atomic_path
 from .._mne_private import source_space_subject, validate_type
 from .._model import PIUNet, check_model
 from .._network import UNet3D
+from .._sensors import channel_types, electrode_directions
 from ._config import TrainConfig, with_defaults
 from ._loss import loss, mean_loss
 from ._sampling import Problem
@@ -86,6 +86,7 @@ def train_model(
     config = TrainConfig() if config is None else config
     validate_type(config, TrainConfig, "config")
     validate_type(forward, mne.Forward, "forward")
+    _check_eeg_only(forward)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs a checkpoint_dir")
     device = get_device(device)
@@ -415,6 +416,17 @@ def _restart_on_new_device(run, device_type):
     )
 
 
+def _check_eeg_only(forward):
+    """Training simulates average-referenced EEG: refuse other sensors."""
+    types = channel_types(forward["info"])
+    if types != ["eeg"]:
+        raise ValueError(
+            "Training simulates EEG: the forward must hold EEG channels only, "
+            f"got {', '.join(types) or 'none'}. Pick them with "
+            "mne.pick_types_forward(forward, meg=False, eeg=True)."
+        )
+
+
 def _describe_forward(forward):
     return dict(
         subject=source_space_subject(forward["src"]),
@@ -422,6 +434,7 @@ def _describe_forward(forward):
         n_sources=int(forward["nsource"]),
         src_kind=forward["src"].kind,
         ch_names=list(forward["info"]["ch_names"]),
+        ch_types=channel_types(forward["info"]),
         # electrode directions: the montage check of make_piunet_operator
         ch_dirs=electrode_directions(forward["info"]).round(3).tolist(),
     )

@@ -7,10 +7,10 @@ import numpy as np
 import torch
 from mne.utils import ProgressBar, use_log_level
 
-from .._eeg import average_reference, forward_eeg_info
 from .._grid import GridSpec, VoxelGrid
 from .._model import PIUNet
 from .._physics import InitKernel, make_init_kernel
+from .._sensors import average_reference, forward_eeg_info
 from ..simulation import SourceSimulator, background_noise_covariance
 from ._config import TrainConfig, grid_for_forward
 

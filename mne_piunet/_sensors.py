@@ -1,4 +1,4 @@
-"""EEG measurement helpers: picks, the average reference, infos for a forward.
+"""Sensor helpers: picks, channel types, the average reference, infos for a forward.
 
 The one home of these rules for inference, training, simulation and
 benchmarks, so that the network sees data referenced the same way everywhere.
@@ -9,27 +9,48 @@ import numpy as np
 from mne.proj import make_eeg_average_ref_proj
 from mne.utils import logger
 
-#: Fewer electrodes than this cannot constrain a source image.
+#: Fewer channels than this cannot constrain a source image.
 MIN_CHANNELS = 16
+#: The channel types an inverse uses, as MNE's make_inverse_operator.
+DATA_TYPES = dict(meg=True, eeg=True, ref_meg=False)
 
 
-def pick_good_eeg(info):
-    """Return ``info`` restricted to its good EEG channels (the method is EEG-only)."""
-    eeg = mne.pick_types(info, meg=False, eeg=True, exclude="bads")
-    if len(eeg) == 0:
+def pick_good_channels(info):
+    """Return ``info`` restricted to its good MEG and EEG channels."""
+    picks = mne.pick_types(info, **DATA_TYPES, exclude="bads")
+    if len(picks) == 0:
         raise ValueError(
-            "No good EEG channels found in the data; 3D-PIUNet is an EEG method "
-            f"(channel types present: {sorted(set(info.get_channel_types()))})"
+            "No good MEG or EEG channels found in the data (channel types "
+            f"present: {sorted(set(info.get_channel_types()))})"
         )
-    if len(eeg) < MIN_CHANNELS:
+    n_other = len(info["ch_names"]) - len(mne.pick_types(info, **DATA_TYPES))
+    if n_other:
+        logger.info(f"    Ignoring {n_other} channel(s) that are not MEG or EEG")
+    return mne.pick_info(info, picks)
+
+
+def check_channel_count(info):
+    """Refuse too few sensors to constrain a source image."""
+    if len(info["ch_names"]) < MIN_CHANNELS:
         raise ValueError(
-            f"The data have {len(eeg)} good EEG channel(s); source imaging needs "
-            f"at least {MIN_CHANNELS} electrodes spread over the head"
+            f"The data have {len(info['ch_names'])} good "
+            f"{'/'.join(channel_types(info))} channel(s) the forward models; "
+            f"source imaging needs at least {MIN_CHANNELS} sensors spread over "
+            "the head"
         )
-    n_meg = len(mne.pick_types(info, meg=True, exclude=()))
-    if n_meg:
-        logger.info(f"    Ignoring {n_meg} MEG channel(s): the method is EEG-only")
-    return mne.pick_info(info, eeg)
+
+
+def channel_types(info):
+    """Sorted MEG/EEG channel types of ``info``, e.g. ``["eeg", "grad", "mag"]``."""
+    picks = mne.pick_types(info, **DATA_TYPES, exclude=())
+    return sorted(set(info.get_channel_types(picks)))
+
+
+def modality(ch_types):
+    """``"EEG"``, ``"MEG"`` or ``"EEG+MEG"`` for a list of channel types."""
+    meg = any(t in ("grad", "mag") for t in ch_types)
+    eeg = "eeg" in ch_types
+    return "EEG+MEG" if meg and eeg else ("MEG" if meg else "EEG")
 
 
 def average_reference(data, axis=0):
