@@ -22,10 +22,12 @@ if TYPE_CHECKING:  # annotations only
 import csv
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import mne
 import numpy as np
+from mne.cov import compute_whitener
 from mne.utils import ProgressBar, verbose
 
 from . import metrics
@@ -33,7 +35,7 @@ from ._docs import fill_doc
 from ._grid import forward_source_positions
 from ._inverse import INDEPENDENT_SAMPLES, apply_piunet, check_share
 from ._mne_private import check_option
-from ._sensors import average_reference, forward_eeg_info
+from ._sensors import average_reference, forward_eeg_info, pick_good_channels
 from .simulation import (
     SimulationConfig,
     SourceSimulator,
@@ -135,6 +137,8 @@ def run_benchmark(
     model: PIUNet | str | None,
     config: BenchmarkConfig | None = None,
     *,
+    info: mne.Info | None = None,
+    noise_cov: mne.Covariance | None = None,
     verbose: bool | str | int | None = None,
 ) -> list[dict]:
     """Run the benchmark; return one record (dict) per sample and method.
@@ -146,6 +150,16 @@ def run_benchmark(
     %(model)s
     config : BenchmarkConfig | None
         What to test.
+    info : instance of Info | None
+        Measurement info of the simulated data (with ``noise_cov``): its good
+        MEG/EEG channels that the forward models, its projectors (SSP,
+        average reference). ``None``: the forward's EEG channels,
+        average-referenced.
+    noise_cov : instance of Covariance | None
+        The sensor noise's covariance: every sample's noise is drawn from it
+        and every method is given it, the SNR measured after whitening with
+        it (signal scaled, noise as it is). ``None``: white noise, as in the
+        Notes of :class:`BenchmarkConfig`.
     %(verbose)s
 
     Returns
@@ -160,18 +174,27 @@ def run_benchmark(
     for method in config.methods:
         check_option("method", method, METHODS)
     positions = forward_source_positions(forward)
-    info = forward_eeg_info(forward)
+    if noise_cov is None:
+        info = forward_eeg_info(forward)
+    else:
+        forward, info = _coloured_setup(forward, info, noise_cov, config)
     rng = np.random.default_rng(config.seed)
     cells = [(s, k) for k in config.n_sources for s in config.snr_db]
     records = []
     for snr, k in ProgressBar(cells, mesg="benchmark cells"):
         batch = _simulate_cell(forward, config, k, snr, rng)
-        evoked = mne.EvokedArray(batch.sensors.numpy().T, info, tmin=0.0, nave=1)
         truth = batch.sources.numpy()
-        noise_vars = _noise_variances(forward, info, truth, batch.snr_db.numpy())
+        if noise_cov is None:
+            sensors = batch.sensors.numpy().T
+            noise_vars = _noise_variances(forward, info, truth, batch.snr_db.numpy())
+            estimate = partial(_estimate, noise_vars=noise_vars)
+        else:
+            sensors = _coloured_data(forward, info, noise_cov, truth, snr, rng)
+            estimate = partial(_estimate_with_cov, noise_cov=noise_cov)
+        evoked = mne.EvokedArray(sensors, info, tmin=0.0, nave=1)
         for method in config.methods:
             t0 = time.perf_counter()
-            est = _estimate(method, evoked, forward, model, config, noise_vars)
+            est = estimate(method, evoked, forward, model, config)
             per_sample = (time.perf_counter() - t0) / config.n_samples
             for i in range(config.n_samples):
                 centers = batch.centers[i, :k].numpy()
@@ -208,6 +231,59 @@ def _simulate_cell(forward, config, n_sources, snr, rng):
         ),
     )
     return sim.sample(config.n_samples, torch_generator(rng))
+
+
+def _coloured_setup(forward, info, noise_cov, config):
+    """Return the forward and info of a benchmark with a given noise covariance."""
+    if info is None:
+        raise ValueError("A benchmark with a noise_cov needs the data's info")
+    bad = [m for m in config.methods if m not in ("PIUNet",) + LINEAR_METHODS]
+    if bad:
+        raise ValueError(f"With a noise_cov, {bad} cannot run (one noise per sample)")
+    from ._operator import _match_forward  # the channels make_piunet_operator uses
+
+    forward, info = _match_forward(forward, pick_good_channels(info))
+    return forward, info
+
+
+def _coloured_data(forward, info, noise_cov, sources, snr_db, rng):
+    """Signal scaled to ``snr_db`` over noise drawn from ``noise_cov``.
+
+    The SNR is the ratio of signal and noise power after whitening with the
+    covariance and the data's projectors, as the inverses see them.
+    """
+    cov = noise_cov.copy().pick_channels(info["ch_names"], ordered=True)
+    whitener = compute_whitener(cov, info, verbose=False)[0]
+    signal = forward["sol"]["data"] @ sources.reshape(len(sources), -1).T
+    evals, evecs = np.linalg.eigh(cov.data)
+    noise = (evecs * np.sqrt(evals.clip(min=0))) @ rng.standard_normal(signal.shape)
+    p_signal = ((whitener @ signal) ** 2).sum(axis=0)
+    p_noise = ((whitener @ noise) ** 2).sum(axis=0)
+    return signal * np.sqrt(p_noise / p_signal * 10 ** (snr_db / 10)) + noise
+
+
+def _estimate_with_cov(method, evoked, forward, model, config, noise_cov):
+    """Vector estimate (n_sources, 3, n_samples) given the true noise covariance."""
+    if method == "PIUNet":
+        stc = apply_piunet(
+            evoked,
+            forward,
+            model,
+            noise_cov,
+            lambda2=config.lambda2,
+            pick_ori="vector",
+            **INDEPENDENT_SAMPLES,
+            blend=config.blend,
+            verbose=False,
+        )
+        return stc.data
+    inv = mne.minimum_norm.make_inverse_operator(
+        evoked.info, forward, noise_cov, loose=1.0, verbose=False
+    )
+    stc = mne.minimum_norm.apply_inverse(
+        evoked, inv, config.lambda2, method, pick_ori="vector", verbose=False
+    )
+    return stc.data
 
 
 def _noise_variances(forward, info, sources, snr_db):

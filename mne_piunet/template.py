@@ -1,4 +1,4 @@
-"""The template head model: an EEG forward on fsaverage, built offline.
+"""The template head model: an M/EEG forward on fsaverage, built offline.
 
 When the real fsaverage BEM is on disk (``mne.datasets.fetch_fsaverage`` put it
 under MNE's data folder or ``SUBJECTS_DIR``) it is used. Otherwise the 3-layer
@@ -28,6 +28,7 @@ from ._mne_private import (
     surfaces_to_bem,
     validate_type,
 )
+from ._sensors import DATA_TYPES, channel_types, modality
 
 _TEMPLATE_VERSION = 1  # bump when the construction changes: invalidates caches
 CONDUCTIVITY = (0.3, 0.006, 0.3)
@@ -208,7 +209,9 @@ def make_template_info(montage: str = "easycap-M10", sfreq: float = 250.0) -> mn
 
 
 def _montage_info(montage, sfreq=250.0):
-    validate_type(montage, (str, mne.channels.DigMontage), "montage")
+    validate_type(montage, (str, mne.channels.DigMontage, mne.Info), "montage")
+    if isinstance(montage, mne.Info):  # the recording's own sensors, MEG too
+        return mne.pick_info(montage, mne.pick_types(montage, **DATA_TYPES))
     if isinstance(montage, str):
         montage = mne.channels.make_standard_montage(montage)
     ch_names = montage.ch_names
@@ -252,6 +255,11 @@ def _cache_key(
         settings.update(source_space=source_space, spacing=None)
     if skull_thickness != SKULL_THICKNESS:  # likewise for the default skull
         settings.update(skull_thickness=round(float(skull_thickness), 6))
+    if modality(channel_types(info)) != "EEG":  # MEG: coils and head position
+        settings.update(
+            loc=np.array([ch["loc"] for ch in info["chs"]]).round(6).tolist(),
+            dev_head_t=info["dev_head_t"]["trans"].round(6).tolist(),
+        )
     payload = json.dumps(settings, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -293,7 +301,7 @@ def fsaverage5_source_space() -> mne.SourceSpaces:
 
 @verbose
 def make_template_forward(
-    montage: str = "easycap-M10",
+    montage: str | mne.channels.DigMontage | mne.Info = "easycap-M10",
     spacing: float = 0.007,
     *,
     source_space: str = "volume",
@@ -303,14 +311,18 @@ def make_template_forward(
     cache: bool = True,
     verbose: bool | str | int | None = None,
 ) -> mne.Forward:
-    """Make an EEG forward solution on the fsaverage template, offline.
+    """Make an M/EEG forward solution on the fsaverage template, offline.
 
     Parameters
     ----------
-    montage : str | DigMontage
+    montage : str | DigMontage | Info
         A standard montage name (see
-        :func:`mne.channels.make_standard_montage`) or a montage in the
-        fsaverage head frame. Electrodes are projected onto the scalp.
+        :func:`mne.channels.make_standard_montage`), a montage in the
+        fsaverage head frame, or the measurement info of a recording: its
+        MEG sensors (with its device-to-head transform) and EEG electrodes,
+        the subject's head frame taken as fsaverage's (no MRI, no
+        coregistration: sensors keep the subject's distances from a template
+        brain). Electrodes are projected onto the scalp.
     spacing : float
         Grid spacing of the volume source space in metres (the paper: 7 mm).
         Not used with ``source_space="surface"``.
@@ -339,9 +351,9 @@ def make_template_forward(
     Returns
     -------
     forward : instance of Forward
-        Free-orientation EEG forward on a volume or surface source space
-        (subject ``"fsaverage"``), with an average reference projector in
-        its info.
+        Free-orientation forward of the montage's or info's MEG and EEG
+        channels on a volume or surface source space (subject
+        ``"fsaverage"``).
 
     Notes
     -----
@@ -367,8 +379,16 @@ def make_template_forward(
         src, fwd_mindist = fsaverage5_source_space(), mindist
     else:
         src, fwd_mindist = _volume_source_space(bem, spacing, mindist, real_bem), 0.0
+    types = channel_types(info)
     fwd = mne.make_forward_solution(
-        info, trans, src, bem, meg=False, eeg=True, mindist=fwd_mindist, verbose=False
+        info,
+        trans,
+        src,
+        bem,
+        meg="grad" in types or "mag" in types,
+        eeg="eeg" in types,
+        mindist=fwd_mindist,
+        verbose=False,
     )
     logger.info(f"    {fwd['nsource']} sources, {fwd['nchan']} channels")
     if fname is not None:

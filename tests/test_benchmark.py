@@ -141,3 +141,55 @@ def test_patch_cells_on_the_cortex(template_surf_forward):
     assert len(records) == 3
     for r in records:
         assert 0 < r["nemd"] < 1 and r["extent_mm"] >= np.sqrt(1e-4 / np.pi) * 1e3
+
+
+def test_noise_from_a_covariance(sample_meg_forward, sample_evoked, sample_cov):
+    """The SNR is the whitened signal-to-noise power ratio; noise ~ the covariance."""
+    from mne.cov import compute_whitener
+
+    from mne_piunet.benchmark import _coloured_data
+
+    info = sample_evoked.copy().pick("meg").info
+    fwd = mne.pick_types_forward(sample_meg_forward, meg=True, eeg=False)
+    sources = np.random.default_rng(1).standard_normal((3, fwd["nsource"], 3))
+    high, low = (
+        _coloured_data(fwd, info, sample_cov, sources, snr, np.random.default_rng(0))
+        for snr in (20.0, 0.0)
+    )
+    signal = (high - low) * 10 / 9  # amplitudes 10x apart, the same noise
+    noise = high - signal
+    whitener = compute_whitener(
+        sample_cov.copy().pick_channels(info["ch_names"], ordered=True), info
+    )[0]
+    power = [((whitener @ x) ** 2).sum(axis=0) for x in (signal, noise)]
+    assert_allclose(power[0] / power[1], 100.0, rtol=1e-6)
+    # whitened noise is white: about one unit of power per non-projected channel
+    rank = len(info["ch_names"]) - 3  # three SSP projectors
+    assert_allclose(power[1] / rank, 1.0, rtol=0.3)
+
+
+def test_benchmark_with_noise_covariance(sample_meg_forward, sample_evoked, sample_cov):
+    """MEG data with the recording's noise: cleaner data give better maps."""
+    pytest.importorskip("ot")
+    info = sample_evoked.copy().pick("meg").info
+    config = BenchmarkConfig(
+        snr_db=(-10.0, 40.0),
+        n_sources=(1,),
+        extent=(0.005, 0.008),
+        n_samples=4,
+        methods=("eLORETA",),
+        seed=3,
+    )
+    records = run_benchmark(
+        sample_meg_forward, None, config, info=info, noise_cov=sample_cov
+    )
+    nemd = {
+        snr: np.median([r["nemd"] for r in records if r["snr_db"] == snr])
+        for snr in config.snr_db
+    }
+    assert nemd[40.0] < nemd[-10.0]
+    with pytest.raises(ValueError, match="needs the data's info"):
+        run_benchmark(sample_meg_forward, None, config, noise_cov=sample_cov)
+    lcmv = BenchmarkConfig(methods=("eLORETA", "LCMV"))
+    with pytest.raises(ValueError, match=r"\['LCMV'\] cannot run"):
+        run_benchmark(sample_meg_forward, None, lcmv, info=info, noise_cov=sample_cov)

@@ -148,3 +148,23 @@ def test_first_call_gives_what_the_cache_gives(template_fwd):
     """The first call returns the forward as cached (FIF keeps float32 gains)."""
     again = make_template_forward()
     np.testing.assert_array_equal(again["sol"]["data"], template_fwd["sol"]["data"])
+
+
+def test_meg_template_from_info(sample_evoked, monkeypatch):
+    """MEG without an MRI: the recording's sensors on the template, cached."""
+    info = sample_evoked.copy().pick("meg").info
+    fwd = make_template_forward(info, spacing=0.015)
+    assert fwd["nchan"] == 306 and fwd["src"]._subject == "fsaverage"
+    assert fwd["info"].get_channel_types(unique=True) == ["grad", "mag"]
+    assert np.isfinite(fwd["sol"]["data"]).all()
+    assert_allclose(fwd["info"]["dev_head_t"]["trans"], info["dev_head_t"]["trans"])
+    with monkeypatch.context() as m:  # the second call reads the cache
+        m.setattr(mne, "make_forward_solution", _must_not_be_called)
+        cached = make_template_forward(info, spacing=0.015)
+    assert cached["info"]["ch_names"] == fwd["info"]["ch_names"]
+    # another head position in the helmet is another forward
+    moved = info.copy()
+    moved["dev_head_t"]["trans"][2, 3] += 0.01
+    key = dict(source_space="volume", spacing=0.015, conductivity=CONDUCTIVITY)
+    fnames = [_forward_cache_fname(i, mindist=5.0, **key) for i in (info, moved)]
+    assert fnames[0] != fnames[1]

@@ -1,4 +1,4 @@
-"""The MNE sample subject's EEG head model from the offline testing data."""
+"""The MNE sample subject's head model from the offline testing data."""
 
 import os
 from dataclasses import dataclass
@@ -13,11 +13,11 @@ from ._testing import CONFIG_KEY, testing_data_path
 
 @dataclass
 class SampleHead:
-    """The sample subject's EEG response and its head model."""
+    """The sample subject's response and its head model."""
 
-    evoked: mne.Evoked  #: 60 EEG channels, average-reference projector, baselined
+    evoked: mne.Evoked  #: EEG (average reference) and/or MEG (SSP), baselined
     noise_cov: mne.Covariance
-    forward: mne.Forward  #: EEG, real 3-layer BEM, volume source space
+    forward: mne.Forward  #: the evoked's sensors, real 3-layer BEM, volume
     subjects_dir: Path
 
 
@@ -26,13 +26,16 @@ def load_sample_head(
     spacing: float = 0.007,
     *,
     condition: str = "Left visual",
+    meg: bool = False,
+    eeg: bool = True,
     path: str | os.PathLike | None = None,
     verbose: bool | str | int | None = None,
 ) -> SampleHead:
-    """Load the sample subject's EEG data and a volume forward on its real BEM.
+    """Load the sample subject's M/EEG data and a volume forward on its real BEM.
 
-    The forward (3-layer BEM, 60 digitised electrodes, volume grid of
-    ``spacing``) is computed once and cached under ``MNE_DATA/MNE-piunet``.
+    The forward (3-layer BEM, the 60 digitised electrodes and/or the 306
+    Neuromag Vectorview MEG sensors, volume grid of ``spacing``) is computed
+    once and cached under ``MNE_DATA/MNE-piunet``.
 
     Parameters
     ----------
@@ -41,6 +44,8 @@ def load_sample_head(
     condition : str
         The evoked response: ``"Left visual"``, ``"Right visual"``,
         ``"Left Auditory"`` or ``"Right Auditory"``.
+    meg, eeg : bool
+        Which sensors to keep (MEG: 204 gradiometers and 102 magnetometers).
     path : path-like | None
         Folder holding ``sample/`` (see :func:`testing_data_path`).
     %(verbose)s
@@ -60,20 +65,24 @@ def load_sample_head(
     evoked = mne.read_evokeds(
         sample / "MEG" / "test-ave.fif.gz", condition=condition, verbose=False
     )
-    evoked = evoked.apply_baseline((None, 0)).pick("eeg")
+    sensors = [kind for kind, keep in (("meg", meg), ("eeg", eeg)) if keep]
+    if not sensors:
+        raise ValueError("meg and eeg are both False: keep at least one")
+    evoked = evoked.apply_baseline((None, 0)).pick(sensors)
     cov = mne.read_cov(sample / "MEG" / "test-cov.fif", verbose=False)
-    fname = data_dir("sample") / f"sample-eeg-vol{spacing * 1e3:g}mm-fwd.fif"
+    stem = "-".join(sensors)
+    fname = data_dir("sample") / f"sample-{stem}-vol{spacing * 1e3:g}mm-fwd.fif"
     fwd = read_cached(fname, mne.read_forward_solution)
     if fwd is None:
         logger.info(f"Computing the sample subject's {spacing * 1e3:g} mm forward...")
-        fwd = _make_sample_forward(sample, evoked.info, spacing)
+        fwd = _make_sample_forward(sample, evoked.info, spacing, meg, eeg)
         fwd = write_cached(
             fname, fwd, mne.write_forward_solution, mne.read_forward_solution
         )
     return SampleHead(evoked, cov, fwd, sample / "subjects")
 
 
-def _make_sample_forward(sample, info, spacing):
+def _make_sample_forward(sample, info, spacing, meg, eeg):
     surfs = mne.read_bem_surfaces(
         sample / "subjects/sample/bem/sample-1280-1280-1280-bem.fif", verbose=False
     )
@@ -87,5 +96,5 @@ def _make_sample_forward(sample, info, spacing):
     )
     trans = sample / "MEG" / "sample-trans.fif"
     return mne.make_forward_solution(
-        info, trans, src, bem, meg=False, eeg=True, verbose=False
+        info, trans, src, bem, meg=meg, eeg=eeg, verbose=False
     )
