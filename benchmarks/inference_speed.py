@@ -18,6 +18,10 @@ Parts, each in a fresh process so that its peak resident memory is its own:
 - ``raw``: ``apply_piunet_raw`` on ``--raw-seconds`` of 60-channel data at
   250 Hz (the sample channels, random signals).
 
+``--sensors meg`` (306 channels) or ``eeg-meg`` (366) runs ``evoked`` and
+``mne`` on the sample subject's MEG or MEG and EEG instead of its EEG, e.g.
+``python benchmarks/inference_speed.py --part evoked --sensors meg``.
+
 Needs the offline sample data (``MNE_PIUNET_TESTING_DATA``). Runs on CUDA
 too when a GPU is present (``--device cuda``).
 """
@@ -102,7 +106,7 @@ def part_evoked(args):
     """Time the sample evoked end to end; compare with the plain layout."""
     from mne_piunet import make_piunet_operator
 
-    head = load_sample_head(verbose=False)
+    head = _sample_head(args)
     model = read_model(args.model, verbose=False)
     t0 = time.perf_counter()
     apply_piunet(head.evoked, head.forward, model, head.noise_cov, device=args.device)
@@ -137,7 +141,7 @@ def part_evoked(args):
 
 def part_mne(args):
     """Time MNE's eLORETA (make_inverse_operator + apply_inverse) on the same data."""
-    head = load_sample_head(verbose=False)
+    head = _sample_head(args)
     t0 = time.perf_counter()
     inv = mne.minimum_norm.make_inverse_operator(
         head.evoked.info, head.forward, head.noise_cov, loose=1.0, verbose=False
@@ -153,6 +157,11 @@ def part_mne(args):
             peak_rss_mb=_peak_rss_mb(),
         )
     ]
+
+
+def _sample_head(args):
+    sensors = dict(meg="meg" in args.sensors, eeg="eeg" in args.sensors)
+    return load_sample_head(**sensors, verbose=False)
 
 
 def part_raw(args):
@@ -205,6 +214,7 @@ def main():
     )
     parser.add_argument("--seconds", type=float, default=3.0, help="per timing")
     parser.add_argument("--raw-seconds", type=float, default=60.0)
+    parser.add_argument("--sensors", choices=("eeg", "meg", "eeg-meg"), default="eeg")
     parser.add_argument("--out", default=None, help="also write the tables here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

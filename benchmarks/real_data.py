@@ -20,7 +20,8 @@
     the 306 MEG channels (and, with ``--meg --eeg``, the 366 MEG and EEG
     channels) on the 7 mm volume, both covariances: where the mean map over
     80-200 ms peaks in each hemisphere, and how the map maximum follows the
-    GFP of the whitened data.
+    GFP of the whitened data; and the semi-real ERPs of (b) with the MEG
+    channels and their real noise covariance (SNR as the whitened data's RMS).
 
 PIUNet next to eLORETA everywhere. Writes a Markdown table, a CSV and a
 figure::
@@ -250,6 +251,11 @@ def semi_real_part(model, head, n_samples, seed, options):
     colour = _noise_colour(head.noise_cov, info)
     whitener = recording_whitener(info, fwd, head.noise_cov)
     config = EvokedSimulationConfig(extent=(0.005, 0.015), latency=(0.08, 0.2))
+    eeg = np.array(info.get_channel_types()) == "eeg"
+    if eeg.all():  # the EEG's GFP
+        gfp = lambda x: x.std(axis=0)  # noqa: E731
+    else:  # MEG: the RMS of the whitened data
+        gfp = lambda x: np.sqrt(((whitener @ x) ** 2).mean(axis=0))  # noqa: E731
     rows = []
     for k in range(n_samples):
         n_sources = int(rng.integers(1, 3))
@@ -264,10 +270,10 @@ def semi_real_part(model, head, n_samples, seed, options):
             seed=rng,
         )
         noise = colour @ rng.standard_normal(clean.data.shape)
-        noise -= noise.mean(axis=0)
-        gfp_signal = clean.data.std(axis=0)
+        noise[eeg] -= noise[eeg].mean(axis=0)
+        gfp_signal = gfp(clean.data)
         target = rng.uniform(2, 5)  # peak GFP over noise GFP (RMS)
-        noise *= gfp_signal.max() / target / np.sqrt((noise.std(axis=0) ** 2).mean())
+        noise *= gfp_signal.max() / target / np.sqrt((gfp(noise) ** 2).mean())
         evoked = mne.EvokedArray(clean.data + noise, clean.info, tmin=clean.times[0])
         stcs = _estimates(evoked, fwd, model, head.noise_cov, head.noise_cov, options)
         true_amp = _amplitudes(stc_true)
@@ -364,7 +370,10 @@ def main():
         warnings.filterwarnings("ignore", "The model was trained on EEG data")
         rows = meg_part(model, args.eeg, options)
         name = "meg-eeg" if args.eeg else "meg"
+        head = load_sample_head(meg=True, eeg=args.eeg, verbose=False)
+        semi = semi_real_part(model, head, args.n_samples, args.seed, options)
         _write_csv(rows, out / f"{name}.csv")
+        _write_csv(semi, out / f"{name}-semi-real.csv")
         text = [header, "", f"Real sample evoked responses, {name}:", ""]
         text.append(
             _median_table(
@@ -372,6 +381,14 @@ def main():
                 ["condition", "cov", "method"],
                 ["contrast", "gfp_corr", "peak_x_mm", "peak_y_mm"]
                 + [f"{h}_{a}" for h in ("lh", "rh") for a in ("y_mm", "z_mm", "share")],
+            )
+        )
+        text += ["", f"Semi-real ERPs ({args.n_samples} samples, medians):", ""]
+        text.append(
+            _median_table(
+                semi,
+                ["method"],
+                ["contrast", "tc_corr", "peak_error_mm", "explained_var"],
             )
         )
         (out / f"{name}.md").write_text("\n".join(text) + "\n")

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._grid import forward_source_positions
 from ._mne_private import source_space_subject
-from ._sensors import add_average_reference_projector, average_reference
+from ._sensors import DATA_TYPES, add_average_reference_projector, average_reference
 
 
 @dataclass(frozen=True)
@@ -75,18 +75,20 @@ def simulate_evoked(
     Parameters
     ----------
     forward : instance of Forward
-        Free-orientation EEG forward solution.
+        Free-orientation M/EEG forward solution.
     info : instance of Info
-        Channel information of the forward's EEG channels, with sampling
-        frequency (e.g. from :func:`mne_piunet.template.make_template_info`);
-        an average-reference projector is added when missing.
+        Channel information of the forward's MEG and/or EEG channels, with
+        sampling frequency (e.g. the recording's, or
+        :func:`mne_piunet.template.make_template_info`); with EEG, an
+        average-reference projector is added when missing.
     n_sources : int
         Number of patches or blobs.
     config : EvokedSimulationConfig | None
         Distributions; ``None`` uses the defaults.
     snr_db : float | None
         Ratio of signal to noise power over sensors and time, in dB, of the
-        added white noise; ``None`` adds no noise.
+        added white noise (each channel type at the relative level of
+        :func:`mne.make_ad_hoc_cov`); ``None`` adds no noise.
     tmin, tmax : float
         Time span in seconds.
     seed : None | int | numpy.random.Generator
@@ -99,11 +101,12 @@ def simulate_evoked(
         ``apply_piunet(..., pick_ori="normal")`` estimates), dipole moment
         vectors in volumes.
     evoked : instance of Evoked
-        Average-referenced sensor data with noise.
+        Sensor data (EEG average-referenced) with noise.
     """
     from mne import (
         EvokedArray,
         convert_forward_solution,
+        make_ad_hoc_cov,
         pick_channels_forward,
         pick_info,
         pick_types,
@@ -117,7 +120,7 @@ def simulate_evoked(
             "info has no sampling frequency (a forward's own info has none); pass "
             "the recording's info or mne_piunet.template.make_template_info()"
         )
-    info = pick_info(info, pick_types(info, eeg=True, exclude=()))
+    info = pick_info(info, pick_types(info, **DATA_TYPES, exclude=()))
     forward = pick_channels_forward(
         forward, info["ch_names"], ordered=True, verbose=False
     )
@@ -140,16 +143,26 @@ def simulate_evoked(
     else:
         maps, orient = _blob_maps(forward, n_sources, config, rng)
         moments = np.einsum("kn,kc,kt->nct", maps, orient, waves)
-    info = add_average_reference_projector(info)
-    data = average_reference(forward["sol"]["data"] @ moments.reshape(-1, len(times)))
-    if snr_db is not None:
-        noise = average_reference(rng.standard_normal(data.shape))
-        scale = np.sqrt((data**2).mean() / (noise**2).mean() / 10 ** (snr_db / 10))
-        data = data + scale * noise
+    eeg = np.array(info.get_channel_types()) == "eeg"
+    if eeg.any():
+        info = add_average_reference_projector(info)
+    data = _reference_eeg(forward["sol"]["data"] @ moments.reshape(-1, len(times)), eeg)
+    if snr_db is not None:  # powers in units of each channel type's noise level
+        sigma = np.sqrt(make_ad_hoc_cov(info, verbose=False).data)[:, None]
+        noise = _reference_eeg(rng.standard_normal(data.shape) * sigma, eeg)
+        power = ((data / sigma) ** 2).mean() / ((noise / sigma) ** 2).mean()
+        data = data + np.sqrt(power / 10 ** (snr_db / 10)) * noise
     evoked = EvokedArray(data, info, tmin=times[0], nave=1)
     return _true_stc(
         forward, moments, times, surface=forward["src"].kind == "surface"
     ), evoked
+
+
+def _reference_eeg(data, eeg):
+    """Average-reference the EEG rows of ``data``; MEG rows stay as they are."""
+    data = data.copy()
+    data[eeg] = average_reference(data[eeg])
+    return data
 
 
 def _erp_waveforms(times, n_sources, config, rng):

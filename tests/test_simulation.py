@@ -180,3 +180,31 @@ def test_simulate_patches(template_surf_forward, sample_vol_forward):
     assert torch.equal(again.sensors, batch.sensors)
     with pytest.raises(ValueError, match="surface source space"):
         simulate_patches(sample_vol_forward, 2, 1, snr_db=10.0)
+
+
+def test_simulate_evoked_meg_and_eeg(sample_meg_forward, sample_evoked):
+    """MEG rows are the forward model as it is; only EEG rows are referenced."""
+    info = sample_evoked.copy().pick(["meg", "eeg", "stim"]).info
+    stc, clean = simulate_evoked(sample_meg_forward, info, 2, snr_db=None, seed=3)
+    assert clean.get_channel_types(unique=True) == ["grad", "mag", "eeg"]
+    fwd = mne.pick_channels_forward(sample_meg_forward, clean.ch_names, ordered=True)
+    signal = fwd["sol"]["data"] @ stc.data.reshape(-1, len(clean.times))
+    eeg = mne.pick_types(clean.info, meg=False, eeg=True)
+    meg = mne.pick_types(clean.info, meg=True)
+    assert_allclose(clean.data[meg], signal[meg])
+    assert_allclose(clean.data[eeg], signal[eeg] - signal[eeg].mean(axis=0))
+    # noise at each type's ad-hoc level, the SNR over all of them in those units
+    _, noisy = simulate_evoked(sample_meg_forward, info, 2, snr_db=0.0, seed=3)
+    noise = noisy.data - clean.data
+    sigma = np.sqrt(mne.make_ad_hoc_cov(clean.info).data)
+    types = np.array(clean.get_channel_types())
+    levels = {
+        kind: np.std(noise[types == kind] / sigma[types == kind, None])
+        for kind in ("grad", "mag", "eeg")
+    }
+    assert levels["grad"] == pytest.approx(levels["mag"], rel=0.05)
+    assert levels["eeg"] == pytest.approx(levels["mag"], rel=0.05)
+    power = ((clean.data / sigma[:, None]) ** 2).mean()
+    assert 10 * np.log10(power / ((noise / sigma[:, None]) ** 2).mean()) == (
+        pytest.approx(0.0, abs=0.01)
+    )
