@@ -317,7 +317,7 @@ def _check_finite(data):
         )
 
 
-def _match_forward(forward, info):
+def match_forward(forward, info):
     """Return ``forward`` and ``info`` restricted to their shared channels, in order.
 
     As :func:`mne.minimum_norm.make_inverse_operator`, the forward's channels
@@ -432,7 +432,7 @@ def make_piunet_operator(
     validate_type(noise_cov, (None, mne.Covariance), "noise_cov")
     validate_type(forward, mne.Forward, "forward")
     model = check_model(model)
-    forward, data_info = _match_forward(forward, pick_good_channels(info))
+    forward, data_info = match_forward(forward, pick_good_channels(info))
     check_channel_count(data_info)
     # MNE's check reads inst.info: an average reference projector, no custom ref
     check_reference(SimpleNamespace(info=info), data_info["ch_names"])

@@ -35,6 +35,7 @@ from ._docs import fill_doc
 from ._grid import forward_source_positions
 from ._inverse import INDEPENDENT_SAMPLES, apply_piunet, check_share
 from ._mne_private import check_option
+from ._operator import match_forward
 from ._sensors import average_reference, forward_eeg_info, pick_good_channels
 from .simulation import (
     SimulationConfig,
@@ -240,9 +241,8 @@ def _coloured_setup(forward, info, noise_cov, config):
     bad = [m for m in config.methods if m not in ("PIUNet",) + LINEAR_METHODS]
     if bad:
         raise ValueError(f"With a noise_cov, {bad} cannot run (one noise per sample)")
-    from ._operator import _match_forward  # the channels make_piunet_operator uses
-
-    forward, info = _match_forward(forward, pick_good_channels(info))
+    # the channels make_piunet_operator uses
+    forward, info = match_forward(forward, pick_good_channels(info))
     return forward, info
 
 
