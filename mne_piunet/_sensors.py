@@ -4,6 +4,8 @@ The one home of these rules for inference, training, simulation and
 benchmarks, so that the network sees data referenced the same way everywhere.
 """
 
+from copy import deepcopy
+
 import mne
 import numpy as np
 from mne.proj import make_eeg_average_ref_proj
@@ -63,6 +65,50 @@ def average_reference(data, axis=0):
     return data - data.mean(axis=axis, keepdims=True)
 
 
+def reference_eeg(data, eeg, axis=0):
+    """Average-reference the EEG entries (mask ``eeg``) of ``data`` along ``axis``.
+
+    MEG entries are left as they are; with EEG alone this is
+    :func:`average_reference`. Works on numpy arrays and torch tensors.
+    """
+    if bool(eeg.all()):
+        return average_reference(data, axis)
+    if not bool(eeg.any()):
+        return data
+    data = data.clone() if hasattr(data, "clone") else data.copy()
+    index = [slice(None)] * data.ndim
+    index[axis] = eeg
+    data[tuple(index)] = average_reference(data[tuple(index)], axis)
+    return data
+
+
+def noise_levels(info):
+    """Per-channel noise standard deviation of MNE's ad-hoc covariance.
+
+    What makes gradiometers, magnetometers and electrodes comparable: data
+    divided by it are in units of each channel's typical sensor noise.
+    """
+    return np.sqrt(mne.make_ad_hoc_cov(info, verbose=False).data)
+
+
+def forward_data_info(forward, sfreq=1000.0):
+    """Measurement info of a forward's MEG and EEG channels (EEG referenced).
+
+    An EEG forward gets :func:`forward_eeg_info`; with MEG the channels keep
+    the forward's coil definitions and device-to-head transform.
+    """
+    if channel_types(forward["info"]) == ["eeg"]:
+        return forward_eeg_info(forward, sfreq)
+    fwd_info = forward["info"]
+    info = mne.create_info(fwd_info["ch_names"], sfreq, fwd_info.get_channel_types())
+    with info._unlock():
+        info["chs"] = deepcopy(fwd_info["chs"])
+        info["dev_head_t"] = deepcopy(fwd_info["dev_head_t"])
+    if "eeg" in info.get_channel_types():
+        info = add_average_reference_projector(info, activate=True)
+    return info
+
+
 def add_average_reference_projector(info, *, activate=False):
     """Return a copy of ``info`` with an average reference projector (if missing)."""
     if any(p["desc"] == "Average EEG reference" for p in info["projs"]):
@@ -106,7 +152,7 @@ def electrode_directions(info):
     compare (the head frame is fixed by the nasion and the ears).
     """
     picks = mne.pick_types(info, meg=False, eeg=True, exclude=())
-    pos = np.array([info["chs"][k]["loc"][:3] for k in picks])
+    pos = np.array([info["chs"][k]["loc"][:3] for k in picks]).reshape(-1, 3)
     norms = np.linalg.norm(pos, axis=1, keepdims=True)
     return pos / np.where(norms > 0, norms, 1.0)
 

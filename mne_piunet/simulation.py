@@ -26,7 +26,12 @@ from ._evoked_sim import (
 )
 from ._grid import forward_source_positions
 from ._mne_private import validate_type
-from ._sensors import average_reference
+from ._sensors import (
+    average_reference,
+    forward_data_info,
+    noise_levels,
+    reference_eeg,
+)
 
 __all__ = [
     "EvokedSimulationConfig",
@@ -125,8 +130,8 @@ class SourceSimulator:
     Parameters
     ----------
     forward : instance of Forward
-        Free-orientation EEG forward solution (fixes source points and
-        leadfield).
+        Free-orientation M/EEG forward solution (fixes source points and
+        leadfield; EEG rows average-referenced, MEG rows as they are).
     config : SimulationConfig | None
         The distribution; ``None`` uses the paper's.
     device : str | torch.device
@@ -144,9 +149,16 @@ class SourceSimulator:
         validate_type(config, SimulationConfig, "config")
         self.config = config
         self.device = torch.device(device)
-        gain = forward["sol"]["data"]
-        gain = average_reference(gain)
-        self.leadfield = torch.as_tensor(gain, dtype=torch.float32, device=self.device)
+        info = forward_data_info(forward)
+        eeg = np.array(info.get_channel_types()) == "eeg"
+        gain = reference_eeg(forward["sol"]["data"], eeg)
+        # astype: native byte order (a forward read from FIF is big-endian)
+        self.leadfield = torch.as_tensor(gain.astype(np.float32), device=self.device)
+        self.eeg = torch.as_tensor(eeg, device=self.device)
+        # each channel's sensor noise level: the unit of white noise and SNR
+        self.levels = torch.as_tensor(
+            noise_levels(info), dtype=torch.float32, device=self.device
+        )
         self.positions = torch.as_tensor(
             forward_source_positions(forward), dtype=torch.float32, device=self.device
         )
@@ -178,7 +190,9 @@ class SourceSimulator:
         noise_colour : torch.Tensor | None
             A square root ``S`` (n_channels x n_channels) of the noise
             covariance, ``S @ S.T``: the noise is ``S`` times white noise.
-            ``None``: white sensor noise.
+            ``None``: white sensor noise (each channel at its type's level
+            of :func:`mne.make_ad_hoc_cov`; the SNR is measured in those
+            units).
         config : SimulationConfig | None
             The distribution of this batch; ``None`` uses the simulator's.
 
@@ -238,11 +252,10 @@ class SourceSimulator:
 
     def _noise(self, signal, snr_db, generator, colour=None):
         noise = torch.randn(signal.shape, generator=generator, device=self.device)
-        if colour is not None:
-            noise = noise @ colour.T
-        noise = average_reference(noise, axis=1)
-        p_signal = signal.pow(2).mean(dim=1, keepdim=True)
-        p_noise = noise.pow(2).mean(dim=1, keepdim=True)
+        noise = noise * self.levels if colour is None else noise @ colour.T
+        noise = reference_eeg(noise, self.eeg, axis=1)
+        p_signal = (signal / self.levels).pow(2).mean(dim=1, keepdim=True)
+        p_noise = (noise / self.levels).pow(2).mean(dim=1, keepdim=True)
         gain = torch.sqrt(p_signal / p_noise / 10 ** (snr_db[:, None] / 10))
         return noise * gain
 
@@ -302,7 +315,7 @@ def background_noise_covariance(
     Parameters
     ----------
     forward : instance of Forward
-        Free-orientation EEG forward solution.
+        Free-orientation M/EEG forward solution.
     n_background : int
         Number of background dipoles, at random source points with random
         orientations and log-normally distributed powers.
@@ -314,9 +327,15 @@ def background_noise_covariance(
     Returns
     -------
     cov : ndarray, shape (n_channels, n_channels)
-        The average-referenced noise covariance, scaled to unit mean variance.
+        The noise covariance (EEG average-referenced), in units of each
+        channel's sensor noise level relative to their mean (so that EEG
+        alone has unit mean variance).
     """
-    gain = average_reference(forward["sol"]["data"])
+    info = forward_data_info(forward)
+    eeg = np.array(info.get_channel_types()) == "eeg"
+    levels = noise_levels(info)
+    levels = levels / np.sqrt(np.mean(levels**2))
+    gain = reference_eeg(forward["sol"]["data"], eeg) / levels[:, None]
     n_points = gain.shape[1] // 3
     points = rng.integers(0, n_points, n_background)
     oris = rng.standard_normal((n_background, 3))
@@ -328,9 +347,10 @@ def background_noise_covariance(
     topo *= np.exp(rng.normal(0.0, 0.5, n_background))
     cov = topo @ topo.T
     white = np.trace(cov) / len(cov) * 10 ** (sensor_noise_db / 10)
-    cov = cov + white * average_reference(np.eye(len(cov)))
-    cov = average_reference(average_reference(cov), axis=1)
-    return cov / np.trace(cov) * len(cov)
+    cov = cov + white * reference_eeg(np.eye(len(cov)), eeg)
+    cov = reference_eeg(reference_eeg(cov, eeg), eeg, axis=1)
+    cov = cov / np.trace(cov) * len(cov)
+    return levels[:, None] * cov * levels[None, :]
 
 
 def torch_generator(

@@ -208,3 +208,49 @@ def test_simulate_evoked_meg_and_eeg(sample_meg_forward, sample_evoked):
     assert 10 * np.log10(power / ((noise / sigma[:, None]) ** 2).mean()) == (
         pytest.approx(0.0, abs=0.01)
     )
+
+
+def test_source_simulator_meg_and_eeg(sample_meg_forward):
+    """Training data for M/EEG: only EEG rows referenced, noise per type's level."""
+    from mne_piunet._sensors import forward_data_info, noise_levels
+    from mne_piunet.simulation import (
+        SimulationConfig,
+        SourceSimulator,
+        background_noise_covariance,
+    )
+
+    info = forward_data_info(sample_meg_forward)
+    types = np.array(info.get_channel_types())
+    eeg, levels = types == "eeg", noise_levels(info)
+    assert sorted(set(types)) == ["eeg", "grad", "mag"]
+    sim = SourceSimulator(sample_meg_forward, SimulationConfig(snr_db=(0.0, 0.0)))
+    batch = sim.sample(64, torch.Generator().manual_seed(0))
+    signal = batch.sources.reshape(64, -1).double().numpy()
+    signal = signal @ sample_meg_forward["sol"]["data"].T
+    signal[:, eeg] -= signal[:, eeg].mean(axis=1, keepdims=True)
+    noise = batch.sensors.double().numpy() - signal
+    assert_allclose(noise[:, eeg].mean(axis=1), 0, atol=1e-4 * np.abs(noise).max())
+    spread = {k: np.std(noise[:, types == k] / levels[types == k]) for k in set(types)}
+    assert spread["grad"] == pytest.approx(spread["mag"], rel=0.05)
+    assert spread["eeg"] == pytest.approx(spread["mag"], rel=0.05)
+    # background noise: a covariance, EEG referenced, each type near its level
+    rng = np.random.default_rng(0)
+    cov = background_noise_covariance(sample_meg_forward, 200, 0.0, rng)
+    scale = np.abs(cov).max()
+    assert_allclose(cov, cov.T, atol=1e-12 * scale)
+    assert np.linalg.eigvalsh(cov).min() > -1e-9 * scale
+    assert_allclose(cov[np.ix_(eeg, eeg)].sum(axis=0), 0, atol=1e-9 * scale)
+    relative = np.sqrt(np.diag(cov)) / levels
+    for kind in ("grad", "mag"):
+        assert 0.2 < np.median(relative[types == kind]) / np.median(relative) < 5
+
+
+def test_source_simulator_on_a_meg_forward_file(sample_meg_forward, tmp_path):
+    """A forward read from FIF has a big-endian gain; MEG rows are used as read."""
+    from mne_piunet.simulation import SourceSimulator
+
+    fwd = mne.pick_types_forward(sample_meg_forward, meg=True, eeg=False)
+    mne.write_forward_solution(tmp_path / "meg-fwd.fif", fwd)
+    read = mne.read_forward_solution(tmp_path / "meg-fwd.fif")
+    sim = SourceSimulator(read)
+    assert_allclose(sim.leadfield.numpy(), fwd["sol"]["data"], rtol=1e-6)

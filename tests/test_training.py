@@ -1,7 +1,9 @@
 import json
+import warnings
 from dataclasses import replace
 
 import mne
+import numpy as np
 import pytest
 import torch
 
@@ -80,10 +82,18 @@ def test_train_and_resume(sample_vol_forward, sample_evoked, tmp_path):
         train_model(sample_vol_forward, CONFIG, resume=True)
 
 
-def test_training_refuses_meg(sample_meg_forward):
-    """The simulator makes average-referenced EEG: MEG would be wrong data."""
-    with pytest.raises(ValueError, match="EEG channels only, got eeg, grad, mag"):
-        train_model(sample_meg_forward, CONFIG)
+def test_train_on_meg(sample_meg_forward, sample_evoked):
+    """A MEG forward trains a MEG model: its card says so, MEG data do not warn."""
+    fwd = mne.pick_types_forward(sample_meg_forward, meg=True, eeg=False)
+    model = train_model(fwd, CONFIG, device="cpu")
+    assert model.info["head_model"]["ch_types"] == ["grad", "mag"]
+    assert model.info["head_model"]["ch_dirs"] == []
+    assert model.info["training"]["val_l1_init"] > 0
+    evoked = sample_evoked.copy().pick("meg").crop(0.1, 0.11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stc = apply_piunet(evoked, fwd, model)
+    assert np.isfinite(stc.data).all() and stc.data.any()
 
 
 def test_ctrl_c_stops_like_the_time_limit(sample_vol_forward, tmp_path, monkeypatch):

@@ -48,7 +48,7 @@ def finetune_model(
     Parameters
     ----------
     forward : instance of Forward
-        Free-orientation EEG forward solution of the subject; its sources
+        Free-orientation M/EEG forward solution of the subject; its sources
         must fit the model's grid.
     model : PIUNet | path-like | str | None
         The model to fine-tune (``None``: the default).

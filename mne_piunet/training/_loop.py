@@ -51,7 +51,9 @@ def train_model(
     Parameters
     ----------
     forward : instance of Forward
-        Free-orientation EEG forward solution to train for.
+        Free-orientation forward solution to train for: EEG, MEG or both
+        (the model's card records its channel types; white sensor noise is
+        drawn at each type's level of :func:`mne.make_ad_hoc_cov`).
     config : TrainConfig | None
         Training configuration; ``None`` uses the defaults.
     %(noise_cov)s
@@ -86,7 +88,6 @@ def train_model(
     config = TrainConfig() if config is None else config
     validate_type(config, TrainConfig, "config")
     validate_type(forward, mne.Forward, "forward")
-    _check_eeg_only(forward)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs a checkpoint_dir")
     device = get_device(device)
@@ -414,17 +415,6 @@ def _restart_on_new_device(run, device_type):
         f"Checkpoint written on another device type: now on {device_type}, "
         "reseeded, validation scores restart"
     )
-
-
-def _check_eeg_only(forward):
-    """Training simulates average-referenced EEG: refuse other sensors."""
-    types = channel_types(forward["info"])
-    if types != ["eeg"]:
-        raise ValueError(
-            "Training simulates EEG: the forward must hold EEG channels only, "
-            f"got {', '.join(types) or 'none'}. Pick them with "
-            "mne.pick_types_forward(forward, meg=False, eeg=True)."
-        )
 
 
 def _describe_forward(forward):

@@ -10,7 +10,7 @@ from mne.utils import ProgressBar, use_log_level
 from .._grid import GridSpec, VoxelGrid
 from .._model import PIUNet
 from .._physics import InitKernel, make_init_kernel
-from .._sensors import average_reference, forward_eeg_info
+from .._sensors import forward_data_info, reference_eeg
 from ..simulation import SourceSimulator, background_noise_covariance
 from ._config import TrainConfig, grid_for_forward
 
@@ -52,8 +52,9 @@ class Problem:
     ):
         self.device = device
         self.config = config
-        self.gain = average_reference(forward["sol"]["data"])
-        info = forward_eeg_info(forward)
+        info = forward_data_info(forward)
+        eeg = np.array(info.get_channel_types()) == "eeg"
+        self.gain = reference_eeg(forward["sol"]["data"], eeg)
         self.default = self._setup(info, forward, noise_cov)
         if self.default.kernel.ch_names != forward["info"]["ch_names"]:
             raise RuntimeError("Kernel channels differ from the forward's")
@@ -88,7 +89,7 @@ class Problem:
         """Setups whose noise and init share a random coloured covariance."""
         config, names = self.config, forward["info"]["ch_names"]
         noise = config.noise
-        info = forward_eeg_info(forward)
+        info = forward_data_info(forward)
         rng = np.random.default_rng(config.seed + 30_000)
         pool = []
         for _ in ProgressBar(range(noise.n_covariances), mesg="noise covariances"):
