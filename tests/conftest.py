@@ -73,30 +73,29 @@ def sample_trans(data_path):
 
 
 @pytest.fixture(scope="session")
-def sample_vol_forward(data_path, sample_evoked, sample_bem, sample_trans):
-    """EEG forward on a 10 mm volume source space inside the sample's BEM."""
-    src = mne.setup_volume_source_space(
+def sample_vol_src(data_path, sample_bem):
+    """A 10 mm volume source space inside the sample's BEM (forwards copy it)."""
+    return mne.setup_volume_source_space(
         "sample",
         pos=TEST_SPACING * 1e3,
         bem=sample_bem,
         subjects_dir=data_path / "sample" / "subjects",
-    )
-    return mne.make_forward_solution(
-        sample_evoked.info, sample_trans, src, sample_bem, meg=False, eeg=True
     )
 
 
 @pytest.fixture(scope="session")
-def sample_meg_forward(data_path, sample_evoked, sample_bem, sample_trans):
-    """MEG and EEG forward on a 10 mm volume source space (306 + 60 channels)."""
-    src = mne.setup_volume_source_space(
-        "sample",
-        pos=TEST_SPACING * 1e3,
-        bem=sample_bem,
-        subjects_dir=data_path / "sample" / "subjects",
-    )
+def sample_vol_forward(sample_vol_src, sample_evoked, sample_bem, sample_trans):
+    """EEG forward on the 10 mm volume source space."""
     return mne.make_forward_solution(
-        sample_evoked.info, sample_trans, src, sample_bem, meg=True, eeg=True
+        sample_evoked.info, sample_trans, sample_vol_src, sample_bem, meg=False
+    )
+
+
+@pytest.fixture(scope="session")
+def sample_meg_forward(sample_vol_src, sample_evoked, sample_bem, sample_trans):
+    """MEG and EEG forward on the same source space (306 + 60 channels)."""
+    return mne.make_forward_solution(
+        sample_evoked.info, sample_trans, sample_vol_src, sample_bem
     )
 
 
