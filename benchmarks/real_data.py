@@ -42,6 +42,7 @@ from mne.minimum_norm import apply_inverse, make_inverse_operator
 from mne_piunet import apply_piunet, read_model
 from mne_piunet._grid import forward_source_positions
 from mne_piunet._physics import make_init_kernel
+from mne_piunet._sensors import eeg_mask
 from mne_piunet.datasets import load_sample_head
 from mne_piunet.simulation import EvokedSimulationConfig, simulate_evoked
 from mne_piunet.template import make_template_forward
@@ -251,7 +252,7 @@ def semi_real_part(model, head, n_samples, seed, options):
     colour = _noise_colour(head.noise_cov, info)
     whitener = recording_whitener(info, fwd, head.noise_cov)
     config = EvokedSimulationConfig(extent=(0.005, 0.015), latency=(0.08, 0.2))
-    eeg = np.array(info.get_channel_types()) == "eeg"
+    eeg = eeg_mask(info)
     if eeg.all():  # the EEG's GFP
         gfp = lambda x: x.std(axis=0)  # noqa: E731
     else:  # MEG: the RMS of the whitened data

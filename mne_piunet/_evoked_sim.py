@@ -17,7 +17,12 @@ import numpy as np
 
 from ._grid import forward_source_positions
 from ._mne_private import source_space_subject
-from ._sensors import DATA_TYPES, add_average_reference_projector, average_reference
+from ._sensors import (
+    DATA_TYPES,
+    add_average_reference_projector,
+    eeg_mask,
+    reference_eeg,
+)
 
 
 @dataclass(frozen=True)
@@ -143,26 +148,19 @@ def simulate_evoked(
     else:
         maps, orient = _blob_maps(forward, n_sources, config, rng)
         moments = np.einsum("kn,kc,kt->nct", maps, orient, waves)
-    eeg = np.array(info.get_channel_types()) == "eeg"
+    eeg = eeg_mask(info)
     if eeg.any():
         info = add_average_reference_projector(info)
-    data = _reference_eeg(forward["sol"]["data"] @ moments.reshape(-1, len(times)), eeg)
+    data = reference_eeg(forward["sol"]["data"] @ moments.reshape(-1, len(times)), eeg)
     if snr_db is not None:  # powers in units of each channel type's noise level
         sigma = np.sqrt(make_ad_hoc_cov(info, verbose=False).data)[:, None]
-        noise = _reference_eeg(rng.standard_normal(data.shape) * sigma, eeg)
+        noise = reference_eeg(rng.standard_normal(data.shape) * sigma, eeg)
         power = ((data / sigma) ** 2).mean() / ((noise / sigma) ** 2).mean()
         data = data + np.sqrt(power / 10 ** (snr_db / 10)) * noise
     evoked = EvokedArray(data, info, tmin=times[0], nave=1)
     return _true_stc(
         forward, moments, times, surface=forward["src"].kind == "surface"
     ), evoked
-
-
-def _reference_eeg(data, eeg):
-    """Average-reference the EEG rows of ``data``; MEG rows stay as they are."""
-    data = data.copy()
-    data[eeg] = average_reference(data[eeg])
-    return data
 
 
 def _erp_waveforms(times, n_sources, config, rng):

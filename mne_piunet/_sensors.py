@@ -65,6 +65,11 @@ def average_reference(data, axis=0):
     return data - data.mean(axis=axis, keepdims=True)
 
 
+def eeg_mask(info):
+    """Boolean mask of the EEG channels of ``info``, in its channel order."""
+    return np.array(info.get_channel_types()) == "eeg"
+
+
 def reference_eeg(data, eeg, axis=0):
     """Average-reference the EEG entries (mask ``eeg``) of ``data`` along ``axis``.
 

@@ -28,6 +28,7 @@ from ._grid import forward_source_positions
 from ._mne_private import validate_type
 from ._sensors import (
     average_reference,
+    eeg_mask,
     forward_data_info,
     noise_levels,
     reference_eeg,
@@ -150,7 +151,7 @@ class SourceSimulator:
         self.config = config
         self.device = torch.device(device)
         info = forward_data_info(forward)
-        eeg = np.array(info.get_channel_types()) == "eeg"
+        eeg = eeg_mask(info)
         gain = reference_eeg(forward["sol"]["data"], eeg)
         # astype: native byte order (a forward read from FIF is big-endian)
         self.leadfield = torch.as_tensor(gain.astype(np.float32), device=self.device)
@@ -332,7 +333,7 @@ def background_noise_covariance(
         alone has unit mean variance).
     """
     info = forward_data_info(forward)
-    eeg = np.array(info.get_channel_types()) == "eeg"
+    eeg = eeg_mask(info)
     levels = noise_levels(info)
     levels = levels / np.sqrt(np.mean(levels**2))
     gain = reference_eeg(forward["sol"]["data"], eeg) / levels[:, None]

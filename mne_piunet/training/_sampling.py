@@ -10,7 +10,7 @@ from mne.utils import ProgressBar, use_log_level
 from .._grid import GridSpec, VoxelGrid
 from .._model import PIUNet
 from .._physics import InitKernel, make_init_kernel
-from .._sensors import forward_data_info, reference_eeg
+from .._sensors import eeg_mask, forward_data_info, reference_eeg
 from ..simulation import SourceSimulator, background_noise_covariance
 from ._config import TrainConfig, grid_for_forward
 
@@ -53,7 +53,7 @@ class Problem:
         self.device = device
         self.config = config
         info = forward_data_info(forward)
-        eeg = np.array(info.get_channel_types()) == "eeg"
+        eeg = eeg_mask(info)
         self.gain = reference_eeg(forward["sol"]["data"], eeg)
         self.default = self._setup(info, forward, noise_cov)
         if self.default.kernel.ch_names != forward["info"]["ch_names"]:
