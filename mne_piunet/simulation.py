@@ -179,6 +179,7 @@ class SourceSimulator:
         *,
         noise_colour: torch.Tensor | None = None,
         config: SimulationConfig | None = None,
+        leadfield: torch.Tensor | None = None,
     ) -> SimulatedBatch:
         """Draw a batch of samples.
 
@@ -196,6 +197,10 @@ class SourceSimulator:
             units).
         config : SimulationConfig | None
             The distribution of this batch; ``None`` uses the simulator's.
+        leadfield : torch.Tensor | None
+            The gain (n_channels x 3 n_sources, EEG rows average-referenced)
+            to project the sources through, for example the same sensors at
+            another head position; ``None``: the forward's.
 
         Returns
         -------
@@ -231,7 +236,8 @@ class SourceSimulator:
         # (batch, 3, points) is the fast GEMM shape; then points-major, contiguous
         sources = torch.bmm(moments.transpose(1, 2), profiles)
         sources = sources.transpose(1, 2).contiguous()
-        signal = sources.reshape(batch_size, -1) @ self.leadfield.T
+        leadfield = self.leadfield if leadfield is None else leadfield
+        signal = sources.reshape(batch_size, -1) @ leadfield.T
         snr_db = self._uniform((batch_size,), *cfg.snr_db, generator)
         noise = self._noise(signal, snr_db, generator, noise_colour)
         silent = torch.rand(batch_size, generator=generator, device=dev)

@@ -34,26 +34,38 @@ def parse_args(description):
     parser.add_argument("--time-limit", type=float, default=None, help="seconds")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--device", default="cpu", help='for example "cuda"')
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        default=None,
+        help="train only these stages (e.g. one process per stage, side by side)",
+    )
     return parser.parse_args()
 
 
-def run_stages(stages, args):
-    """Train ``stages`` (name, config, name of the stage it starts from) in order.
+def run_stages(stages, args, forward=None):
+    """Train ``stages`` (name, config, what it starts from) in order.
 
+    A stage starts from the named earlier stage's model, a shipped model
+    (a ``PIUNet``) or, with ``None``, from scratch. ``forward`` (a Forward
+    or a list of them, see ``train_model``) defaults to the template head.
     Returns the last stage's model, or None when the time limit stopped a
     stage before its last step (run the recipe again to go on).
     """
     torch.set_num_threads(args.threads)
-    forward = make_template_forward(MONTAGE, SPACING)
+    if forward is None:
+        forward = make_template_forward(MONTAGE, SPACING)
     model = None
     for name, config, start in stages:
+        if args.stages is not None and name not in args.stages:
+            continue
         folder = args.workdir / name
         done = folder / "model.safetensors"
         if done.is_file():
             model = read_model(done)
             continue
-        pretrained = None
-        if start is not None:
+        pretrained = start
+        if isinstance(start, str):
             pretrained = read_model(args.workdir / start / "model.safetensors")
         model = train_model(
             forward,
@@ -73,17 +85,27 @@ def run_stages(stages, args):
     return model
 
 
-def main(stages, description, *, members=None):
+def main(stages, description, *, members=None, make_forward=None):
     """Run a recipe from the command line and write its model.
 
     ``members`` (stage names) make the model the mean of those stages'
-    networks, else it is the last stage's.
+    networks, else it is the last stage's. ``make_forward`` returns the
+    forward(s) to train on (default: the EEG template head).
     """
     args = parse_args(description)
-    model = run_stages(stages, args)
+    forward = None if make_forward is None else make_forward()
+    model = run_stages(stages, args, forward)
     if model is None:
         return
-    if members is not None:
+    names = members or [stages[-1][0]]
+    done = [(args.workdir / name / "model.safetensors").is_file() for name in names]
+    missing = [name for name, ok in zip(names, done, strict=True) if not ok]
+    if missing:
+        print(f"Stages {missing} still to run: no model written")
+        return
+    if members is None:
+        model = read_model(args.workdir / names[0] / "model.safetensors")
+    else:
         model = make_ensemble(
             [read_model(args.workdir / name / "model.safetensors") for name in members]
         )

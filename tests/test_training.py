@@ -426,6 +426,59 @@ def test_coloured_noise_setups(sample_vol_forward):
     )
 
 
+def _moved(forward, seed=0):
+    """The forward with each channel's gain scaled: a stand-in for a moved head."""
+    moved = forward.copy()
+    scale = np.random.default_rng(seed).uniform(0.5, 1.5, forward["nchan"])
+    moved["sol"]["data"] = forward["sol"]["data"] * scale[:, None]
+    return moved
+
+
+def test_forward_pool(sample_vol_forward, tmp_path):
+    """A pool of forwards: white and coloured setups per forward, each batch
+    simulated through its setup's gain; the card counts the forwards."""
+    from mne_piunet.training._sampling import Problem
+
+    pool = [sample_vol_forward, _moved(sample_vol_forward)]
+    noise = NoiseConfig(n_covariances=3, n_background=(50, 100), white_prob=0.5)
+    config = replace(CONFIG, noise=noise)
+    problem = Problem(pool, config, None, torch.device("cpu"))
+    leads = [s.leadfield for s in problem.whites]
+    assert len(leads) == 2 and not torch.allclose(leads[0], leads[1])
+    for k, setup in enumerate(problem.coloured):  # covariances alternate
+        assert torch.equal(setup.leadfield, leads[k % 2])
+    gen = torch.Generator().manual_seed(0)
+    drawn = {id(problem.pick_setup(gen)) for _ in range(40)}
+    assert drawn == {id(s) for s in problem.whites + problem.coloured}
+    # the samples go through the gain they are given
+    quiet = SimulationConfig(n_sources=(1, 2), snr_db=(300.0, 300.0))
+    for lead in leads:
+        batch = problem.sim.sample(3, gen, config=quiet, leadfield=lead)
+        expected = batch.sources.reshape(3, -1) @ lead.T
+        torch.testing.assert_close(batch.sensors, expected, rtol=1e-4, atol=1e-12)
+    model = train_model(pool, CONFIG, device="cpu")
+    assert model.info["head_model"]["n_forwards"] == 2
+    single = train_model(sample_vol_forward, CONFIG, device="cpu")
+    assert single.info["head_model"]["n_forwards"] == 1
+
+
+def test_forward_pool_errors(sample_vol_forward):
+    """A pool must share channels and source points."""
+    fewer = mne.pick_channels_forward(
+        sample_vol_forward, sample_vol_forward["info"]["ch_names"][:-1]
+    )
+    with pytest.raises(ValueError, match="forward\\[1\\] has other channels"):
+        train_model([sample_vol_forward, fewer], CONFIG)
+    shifted = sample_vol_forward.copy()
+    shifted["src"][0]["rr"] = shifted["src"][0]["rr"] + 0.01
+    with pytest.raises(ValueError, match="forward\\[1\\] has other source points"):
+        train_model([sample_vol_forward, shifted], CONFIG)
+    with pytest.raises(TypeError, match="forward\\[1\\] must be"):
+        train_model([sample_vol_forward, "fwd.fif"], CONFIG)
+    with pytest.raises(ValueError, match="non-empty list"):
+        train_model([], CONFIG)
+
+
 def test_init_amplitude_in_training(sample_vol_forward):
     """amplitude="init": the step's refine rule scales by the init, no data fit."""
     from mne_piunet.training._loss import loss

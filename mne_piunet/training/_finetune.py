@@ -23,7 +23,7 @@ from ._loop import train_model
 @verbose
 @fill_doc
 def finetune_model(
-    forward: mne.Forward,
+    forward: mne.Forward | list[mne.Forward],
     model: PIUNet | str | None = None,
     *,
     time_limit: float | None = 900.0,
@@ -47,8 +47,9 @@ def finetune_model(
 
     Parameters
     ----------
-    forward : instance of Forward
-        Free-orientation M/EEG forward solution of the subject; its sources
+    forward : instance of Forward | list of Forward
+        Free-orientation M/EEG forward solution of the subject (a list: the
+        same sensors in several head positions, see :func:`train_model`); its sources
         must fit the model's grid.
     model : PIUNet | path-like | str | None
         The model to fine-tune (``None``: the default).

@@ -19,7 +19,7 @@ from .._network import UNet3D
 from .._sensors import channel_types, electrode_directions
 from ._config import TrainConfig, with_defaults
 from ._loss import loss, mean_loss
-from ._sampling import Problem
+from ._sampling import Problem, forward_pool
 
 _CKPT = "checkpoint.pt"
 _LOG = "train_log.jsonl"
@@ -28,7 +28,7 @@ _LOG = "train_log.jsonl"
 @verbose
 @fill_doc
 def train_model(
-    forward: mne.Forward,
+    forward: mne.Forward | list[mne.Forward],
     config: TrainConfig | None = None,
     *,
     noise_cov: mne.Covariance | None = None,
@@ -50,10 +50,14 @@ def train_model(
 
     Parameters
     ----------
-    forward : instance of Forward
+    forward : instance of Forward | list of Forward
         Free-orientation forward solution to train for: EEG, MEG or both
         (the model's card records its channel types; white sensor noise is
-        drawn at each type's level of :func:`mne.make_ad_hoc_cov`).
+        drawn at each type's level of :func:`mne.make_ad_hoc_cov`). A list:
+        one head and sensor array in several positions (for MEG, the
+        device-to-head transform varied), sharing channels and source
+        points; each batch is simulated through one of them, and the noise
+        covariances are spread over them.
     config : TrainConfig | None
         Training configuration; ``None`` uses the defaults.
     %(noise_cov)s
@@ -87,12 +91,12 @@ def train_model(
     """
     config = TrainConfig() if config is None else config
     validate_type(config, TrainConfig, "config")
-    validate_type(forward, mne.Forward, "forward")
+    forwards = forward_pool(forward)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs a checkpoint_dir")
     device = get_device(device)
     torch.manual_seed(config.seed)
-    problem = Problem(forward, config, noise_cov, device)
+    problem = Problem(forwards, config, noise_cov, device)
     if pretrained is not None:
         pretrained = _load_pretrained(pretrained, config, problem.spec)
     run = _start_run(problem, config, pretrained)
@@ -113,7 +117,7 @@ def train_model(
     info = dict(
         init=config.init,
         lambda2=config.lambda2,
-        head_model=_describe_forward(forward),
+        head_model=_describe_forward(forwards),
         training=_training_card(run, _hardware(device)),
     )
     if pretrained is not None:
@@ -417,7 +421,8 @@ def _restart_on_new_device(run, device_type):
     )
 
 
-def _describe_forward(forward):
+def _describe_forward(forwards):
+    forward = forwards[0]
     return dict(
         subject=source_space_subject(forward["src"]),
         n_channels=int(forward["nchan"]),
@@ -427,6 +432,7 @@ def _describe_forward(forward):
         ch_types=channel_types(forward["info"]),
         # electrode directions: the montage check of make_piunet_operator
         ch_dirs=electrode_directions(forward["info"]).round(3).tolist(),
+        n_forwards=len(forwards),  # head positions trained on
     )
 
 

@@ -7,7 +7,8 @@ import numpy as np
 import torch
 from mne.utils import ProgressBar, use_log_level
 
-from .._grid import GridSpec, VoxelGrid
+from .._grid import GridSpec, VoxelGrid, forward_source_positions
+from .._mne_private import validate_type
 from .._model import PIUNet
 from .._physics import InitKernel, make_init_kernel
 from .._sensors import eeg_mask, forward_data_info, reference_eeg
@@ -24,6 +25,7 @@ class InitSetup:
     """One way of turning sensor data into an init and the amplitude fit."""
 
     kernel: InitKernel
+    leadfield: torch.Tensor  # the gain the samples are simulated through
     gain: torch.Tensor  # whitened gain
     whitener: torch.Tensor
     noise_colour: torch.Tensor | None = None  # noise covariance root (None: white)
@@ -45,22 +47,20 @@ class Problem:
 
     def __init__(
         self,
-        forward: mne.Forward,
+        forward: mne.Forward | list,
         config: TrainConfig,
         noise_cov: mne.Covariance | None,
         device: torch.device,
     ):
         self.device = device
         self.config = config
-        info = forward_data_info(forward)
-        eeg = eeg_mask(info)
-        self.gain = reference_eeg(forward["sol"]["data"], eeg)
-        self.default = self._setup(info, forward, noise_cov)
-        if self.default.kernel.ch_names != forward["info"]["ch_names"]:
-            raise RuntimeError("Kernel channels differ from the forward's")
+        self.forwards = forward_pool(forward)
+        forward = self.forwards[0]  # all share its sources and channels
+        # white sensor noise: one init setup per forward
+        self.whites = [self._setup(fwd, noise_cov) for fwd in self.forwards]
         self.coloured = []  # coloured-noise covariances, each with its own init
         if config.noise is not None:
-            self.coloured = self._coloured_pool(forward)
+            self.coloured = self._coloured_pool()
         if config.grid_shape:
             self.spec = GridSpec(config.grid_shape, config.spacing)
         else:
@@ -71,7 +71,14 @@ class Problem:
         self.init_model = PIUNet(torch.nn.Identity(), self.spec)  # the init alone
         self.sim = SourceSimulator(forward, config.simulation, device=device)
 
-    def _setup(self, info, forward, noise_cov):
+    @property
+    def default(self) -> InitSetup:
+        """The white-noise setup of the first forward."""
+        return self.whites[0]
+
+    def _setup(self, forward, noise_cov):
+        info = forward_data_info(forward)
+        gain = reference_eeg(forward["sol"]["data"], eeg_mask(info))
         kernel = make_init_kernel(
             info,
             forward,
@@ -79,20 +86,25 @@ class Problem:
             lambda2=self.config.lambda2,
             method=self.config.init,
         )
+        if kernel.ch_names != forward["info"]["ch_names"]:
+            raise RuntimeError("Kernel channels differ from the forward's")
         return InitSetup(
             kernel,
-            _float32(kernel.whitener @ self.gain, self.device),
+            _float32(gain, self.device),
+            _float32(kernel.whitener @ gain, self.device),
             _float32(kernel.whitener, self.device),
         )
 
-    def _coloured_pool(self, forward):
-        """Setups whose noise and init share a random coloured covariance."""
-        config, names = self.config, forward["info"]["ch_names"]
-        noise = config.noise
-        info = forward_data_info(forward)
+    def _coloured_pool(self):
+        """Setups whose noise and init share a random coloured covariance.
+
+        Covariance ``k`` belongs to forward ``k`` modulo the pool's size.
+        """
+        config, noise = self.config, self.config.noise
         rng = np.random.default_rng(config.seed + 30_000)
         pool = []
-        for _ in ProgressBar(range(noise.n_covariances), mesg="noise covariances"):
+        for k in ProgressBar(range(noise.n_covariances), mesg="noise covariances"):
+            forward = self.forwards[k % len(self.forwards)]
             cov = background_noise_covariance(
                 forward,
                 int(rng.integers(noise.n_background[0], noise.n_background[1] + 1)),
@@ -101,9 +113,12 @@ class Problem:
             )
             evals, evecs = np.linalg.eigh(cov)
             colour = evecs * np.sqrt(evals.clip(min=0))
-            mne_cov = mne.Covariance(cov, names, [], info["projs"], nfree=1000)
+            info = forward_data_info(forward)
+            mne_cov = mne.Covariance(
+                cov, info["ch_names"], [], info["projs"], nfree=1000
+            )
             with use_log_level("error"):  # rank messages, once per covariance
-                setup = self._setup(info, forward, mne_cov)
+                setup = self._setup(forward, mne_cov)
             setup.noise_colour = _float32(colour, self.device)
             pool.append(setup)
         return pool
@@ -112,7 +127,9 @@ class Problem:
         """Draw the init setup of a batch: white or one coloured noise."""
         if self.coloured and not chance(self.config.noise.white_prob, generator):
             return draw(self.coloured, generator)
-        return self.default
+        if len(self.whites) == 1:  # no draw: one forward keeps its stream
+            return self.whites[0]
+        return draw(self.whites, generator)
 
     def make_batch(self, n: int, generator: torch.Generator) -> Batch:
         """Simulate ``n`` samples and their inits with one drawn setup."""
@@ -122,6 +139,7 @@ class Problem:
             generator,
             noise_colour=setup.noise_colour,
             config=self._draw_simulation(generator),
+            leadfield=setup.leadfield,
         )
         init, fit = self.init_from_sensors(batch.sensors, setup)
         if self.config.amplitude == "init":
@@ -170,4 +188,35 @@ def draw(options: list, generator: torch.Generator):
 
 
 def _float32(array, device):
-    return torch.as_tensor(array, dtype=torch.float32, device=device)
+    # astype: native byte order (a forward read from FIF is big-endian)
+    return torch.as_tensor(np.asarray(array).astype(np.float32), device=device)
+
+
+def forward_pool(forward: mne.Forward | list) -> list:
+    """Return ``forward`` as a list of forwards that share sources and channels.
+
+    A list holds one head and sensor array in several positions (for MEG,
+    device-to-head transforms varied): the same channels and the same
+    source points, another gain each.
+    """
+    forwards = list(forward) if isinstance(forward, list | tuple) else [forward]
+    if not forwards:
+        raise ValueError("forward must be a Forward or a non-empty list of them")
+    for k, fwd in enumerate(forwards):
+        validate_type(fwd, mne.Forward, f"forward[{k}]" if k else "forward")
+    first = forwards[0]
+    rr = forward_source_positions(first)
+    for k, fwd in enumerate(forwards[1:], 1):
+        if fwd["info"]["ch_names"] != first["info"]["ch_names"]:
+            raise ValueError(
+                f"forward[{k}] has other channels than forward[0]: every forward "
+                "of a pool must hold the same channels in the same order"
+            )
+        other = forward_source_positions(fwd)
+        if other.shape != rr.shape or not np.allclose(other, rr, atol=1e-6):
+            raise ValueError(
+                f"forward[{k}] has other source points than forward[0] "
+                f"({len(other)} and {len(rr)}): every forward of a pool must "
+                "share one source space"
+            )
+    return forwards
