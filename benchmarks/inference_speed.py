@@ -64,6 +64,16 @@ def _time_network(network, shape, batch_size, device, seconds, bf16):
     return (time.perf_counter() - t0) / n
 
 
+def _gflop_per_time_point(network, shape):
+    """Floating-point operations of one time point (multiply-adds count 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        network(torch.randn(1, 3, *shape))
+    return counter.get_total_flops() / 1e9
+
+
 def _sync(device):
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
@@ -84,6 +94,7 @@ def part_network(args):
         cases = [(n, net, s, (1, 64, 256, 1024)) for n, net, s, _ in cases]
     for name, network, shape, batch_sizes in cases:
         n_params = sum(p.numel() for p in network.parameters()) / 1e6
+        gflop = _gflop_per_time_point(network, shape)
         for batch_size in batch_sizes:
             sec = _time_network(
                 network, shape, batch_size, args.device, args.seconds, bf16
@@ -96,6 +107,8 @@ def part_network(args):
                     bf16=bf16,
                     ms_per_time_point=1e3 * sec,
                     time_points_per_s=1 / sec,
+                    gflop_per_time_point=gflop,
+                    gflop_per_s=gflop / sec,
                 )
             )
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
