@@ -468,7 +468,7 @@ def _check_sensors(model, info, min_coverage=0.7):
             "accuracy (the benchmarks page says how much)."
         )
     trained = head_model.get("ch_dirs")
-    if trained is None or "eeg" not in data_types:  # nothing to compare
+    if not trained or "eeg" not in data_types:  # no electrodes to compare
         return
     electrodes = electrode_directions(info)
     coverage = montage_coverage(electrodes, np.array(trained))

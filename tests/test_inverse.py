@@ -327,9 +327,15 @@ def test_meg_data_with_eeg_forward(sample_evoked, sample_vol_forward):
 def test_model_sensors_are_checked(sample_evoked, sample_meg_forward):
     """A model meeting sensors it was not trained for warns."""
     eeg = sample_evoked.copy().pick("eeg")
-    meg_model = identity_model(sample_meg_forward, head_model={"ch_types": ["grad"]})
-    with pytest.warns(RuntimeWarning, match=r"trained on MEG data; these data are EEG"):
-        make_piunet_operator(eeg.info, sample_meg_forward, model=meg_model)
+    # a MEG model's card has no electrodes to compare the data's with
+    meg_model = identity_model(
+        sample_meg_forward, head_model={"ch_types": ["grad"], "ch_dirs": []}
+    )
+    for data in (eeg, sample_evoked):
+        with pytest.warns(
+            RuntimeWarning, match=r"trained on MEG data; these data are EEG"
+        ):
+            make_piunet_operator(data.info, sample_meg_forward, model=meg_model)
     # a card without channel types is an EEG model (cards before MEG support)
     eeg_model = identity_model(sample_meg_forward)
     with pytest.warns(
