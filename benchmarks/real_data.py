@@ -42,7 +42,7 @@ from mne.minimum_norm import apply_inverse, make_inverse_operator
 from mne_piunet import apply_piunet, read_model
 from mne_piunet._grid import forward_source_positions
 from mne_piunet._physics import make_init_kernel
-from mne_piunet._sensors import eeg_mask
+from mne_piunet._sensors import eeg_mask, reference_eeg
 from mne_piunet.datasets import load_sample_head
 from mne_piunet.simulation import EvokedSimulationConfig, simulate_evoked
 from mne_piunet.template import make_template_forward
@@ -270,8 +270,7 @@ def semi_real_part(model, head, n_samples, seed, options):
             tmax=0.5,
             seed=rng,
         )
-        noise = colour @ rng.standard_normal(clean.data.shape)
-        noise[eeg] -= noise[eeg].mean(axis=0)
+        noise = reference_eeg(colour @ rng.standard_normal(clean.data.shape), eeg)
         gfp_signal = gfp(clean.data)
         target = rng.uniform(2, 5)  # peak GFP over noise GFP (RMS)
         noise *= gfp_signal.max() / target / np.sqrt((gfp(noise) ** 2).mean())
