@@ -175,7 +175,7 @@ def plot_traces(traces, fname):
 
 
 def _hemisphere_peaks(amp, times, positions):
-    """Head-frame position (mm) of the mean map's maximum in each hemisphere."""
+    """MRI-frame position (mm) of the mean map's maximum in each hemisphere."""
     response = (times >= WINDOW[0]) & (times <= WINDOW[1])
     mean_map = amp[:, response].mean(axis=1)
     out = {}

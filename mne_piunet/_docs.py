@@ -39,11 +39,12 @@ forward : instance of Forward
 docdict["model"] = """
 model : PIUNet | path-like | str | None
     The trained model, its file, or the name of a registered pretrained
-    model (:func:`mne_piunet.datasets.model_names`); ``None`` uses the
-    ``"default"`` model that ships with the package (trained on the
-    fsaverage template, 7 mm volume grid, 61-channel easycap-M10 montage,
-    eLORETA init). The model's card names its init method, which the
-    operator uses.
+    model (:func:`mne_piunet.datasets.model_names`); ``None`` uses a model
+    that ships with the package: ``"meg"`` for MEG-only data (fine-tuned
+    for the Neuromag Vectorview), ``"default"`` otherwise (trained on EEG:
+    the fsaverage template, 7 mm volume grid, 61-channel easycap-M10
+    montage, eLORETA init). The model's card names its init method, which
+    the operator uses.
 """
 
 docdict["noise_cov"] = """

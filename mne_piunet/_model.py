@@ -397,6 +397,8 @@ def read_model(
 
 
 DEFAULT_MODEL = "default"
+# the pretrained model that model=None means, by the data's modality
+DEFAULT_MODELS = {"EEG": DEFAULT_MODEL, "MEG": "meg", "EEG+MEG": DEFAULT_MODEL}
 # what every member of an ensemble model shares: it is applied as one model
 ENSEMBLE_SHARED = ("init", "lambda2", "head_model")
 
@@ -568,12 +570,12 @@ def least_squares_amplitude(pattern, data, gain):
     return fit[:, None, None]
 
 
-def check_model(model):
-    """Turn a PIUNet, a path, a registered name or None (default) into a PIUNet."""
+def check_model(model, default=DEFAULT_MODEL):
+    """Turn a PIUNet, a path, a registered name or None (``default``) into a PIUNet."""
     validate_type(model, (PIUNet, "path-like", None), "model")
     if isinstance(model, PIUNet):
         return model
     if model is None:
-        logger.info(f"    Using the pretrained model {DEFAULT_MODEL!r}")
-        model = DEFAULT_MODEL
+        logger.info(f"    Using the pretrained model {default!r}")
+        model = default
     return read_model(model, verbose=False)

@@ -31,7 +31,7 @@ from ._mne_private import (
     source_space_subject,
     validate_type,
 )
-from ._model import PIUNet, check_model
+from ._model import DEFAULT_MODELS, PIUNet, check_model
 from ._physics import (
     check_lambda2,
     kernel_from_inverse,
@@ -431,9 +431,10 @@ def make_piunet_operator(
     lambda2 = check_lambda2(lambda2)
     validate_type(noise_cov, (None, mne.Covariance), "noise_cov")
     validate_type(forward, mne.Forward, "forward")
-    model = check_model(model)
+    validate_type(model, (PIUNet, "path-like", None), "model")
     forward, data_info = match_forward(forward, pick_good_channels(info))
     check_channel_count(data_info)
+    model = check_model(model, DEFAULT_MODELS[modality(channel_types(data_info))])
     # MNE's check reads inst.info: an average reference projector, no custom ref
     check_reference(SimpleNamespace(info=info), data_info["ch_names"])
     grid = VoxelGrid.from_forward(model.grid, forward)

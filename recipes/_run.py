@@ -34,12 +34,6 @@ def parse_args(description):
     parser.add_argument("--time-limit", type=float, default=None, help="seconds")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--device", default="cpu", help='for example "cuda"')
-    parser.add_argument(
-        "--stages",
-        nargs="+",
-        default=None,
-        help="train only these stages (e.g. one process per stage, side by side)",
-    )
     return parser.parse_args()
 
 
@@ -57,8 +51,6 @@ def run_stages(stages, args, forward=None):
         forward = make_template_forward(MONTAGE, SPACING)
     model = None
     for name, config, start in stages:
-        if args.stages is not None and name not in args.stages:
-            continue
         folder = args.workdir / name
         done = folder / "model.safetensors"
         if done.is_file():
@@ -85,27 +77,17 @@ def run_stages(stages, args, forward=None):
     return model
 
 
-def main(stages, description, *, members=None, make_forward=None):
+def main(stages, description, *, members=None):
     """Run a recipe from the command line and write its model.
 
     ``members`` (stage names) make the model the mean of those stages'
-    networks, else it is the last stage's. ``make_forward`` returns the
-    forward(s) to train on (default: the EEG template head).
+    networks, else it is the last stage's.
     """
     args = parse_args(description)
-    forward = None if make_forward is None else make_forward()
-    model = run_stages(stages, args, forward)
+    model = run_stages(stages, args)
     if model is None:
         return
-    names = members or [stages[-1][0]]
-    done = [(args.workdir / name / "model.safetensors").is_file() for name in names]
-    missing = [name for name, ok in zip(names, done, strict=True) if not ok]
-    if missing:
-        print(f"Stages {missing} still to run: no model written")
-        return
-    if members is None:
-        model = read_model(args.workdir / names[0] / "model.safetensors")
-    else:
+    if members is not None:
         model = make_ensemble(
             [read_model(args.workdir / name / "model.safetensors") for name in members]
         )

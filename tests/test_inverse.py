@@ -17,6 +17,7 @@ from mne_piunet import (
     apply_piunet_epochs,
     apply_piunet_raw,
     make_piunet_operator,
+    read_model,
 )
 from mne_piunet._inverse import INDEPENDENT_SAMPLES
 from mne_piunet._model import least_squares_amplitude, with_orientations
@@ -345,6 +346,22 @@ def test_model_sensors_are_checked(sample_evoked, sample_meg_forward):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_piunet_operator(eeg.info, sample_meg_forward, model=eeg_model)
+
+
+def test_default_model_follows_the_channel_types(sample_evoked, sample_meg_forward):
+    """model=None: the MEG model for MEG data, the default for EEG and EEG+MEG."""
+    meg = sample_evoked.copy().pick("meg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the MEG model meets MEG: no warning
+        op = make_piunet_operator(meg.info, sample_meg_forward)
+    assert op.model.info["head_model"]["ch_types"] == ["grad", "mag"]
+    eeg = sample_evoked.copy().pick("eeg")
+    default = read_model("default", verbose=False).info
+    op = make_piunet_operator(eeg.info, sample_meg_forward)
+    assert op.model.info == default
+    with pytest.warns(RuntimeWarning, match="trained on EEG data"):
+        op = make_piunet_operator(sample_evoked.info, sample_meg_forward)
+    assert op.model.info == default
 
 
 def test_meg_channels_are_ignored(sample_evoked, sample_vol_forward, sample_cov):

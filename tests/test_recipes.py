@@ -17,7 +17,8 @@ RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 def recipes():
     sys.path.insert(0, str(RECIPES))
     try:
-        yield {name: importlib.import_module(name) for name in ("small", "default")}
+        names = ("small", "default", "meg")
+        yield {name: importlib.import_module(name) for name in names}
     finally:
         sys.path.remove(str(RECIPES))
 
@@ -56,3 +57,29 @@ def test_default_recipe_equals_card(recipes):
         while stages[0][2] is not None:
             stages.insert(0, by_name[stages[0][2]])
         _assert_stages_match(stages, card["training"])
+
+
+def _stages_of(recipe, name):
+    """A stage of ``recipe.STAGES`` and the stages before it, first first."""
+    by_name = {stage[0]: stage for stage in recipe.STAGES}
+    stages = [by_name[name]]
+    while stages[0][2] is not None:
+        stages.insert(0, by_name[stages[0][2]])
+    return stages
+
+
+def test_meg_recipe_equals_card(recipes):
+    """The MEG model: the default's first network as it ships, and its second
+    network's EEG stages followed by the recipe's MEG stage."""
+    default, meg = recipes["default"], recipes["meg"]
+    model = read_model("meg")
+    assert model.info["head_model"]["ch_types"] == ["grad", "mag"]
+    assert model.info["head_model"]["n_forwards"] == meg.N_POSITIONS
+    members = model.info["ensemble"]["members"]
+    assert [card["source"] for card in members] == list(meg.MEMBERS)
+    eeg = read_model("default").info
+    assert members[0]["training"] == eeg["ensemble"]["members"][0]["training"]
+    assert members[0]["head_model"] == eeg["head_model"]  # its own, kept
+    (name, config, start) = meg.STAGES[0]
+    eeg_stages = _stages_of(default, default.MEMBERS[int(start.split(":")[1])])
+    _assert_stages_match([*eeg_stages, (name, config, start)], members[1]["training"])
