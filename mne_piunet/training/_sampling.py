@@ -120,6 +120,7 @@ class Problem:
             with use_log_level("error"):  # rank messages, once per covariance
                 setup = self._setup(forward, mne_cov)
             setup.noise_colour = _float32(colour, self.device)
+            setup.leadfield = self.whites[k % len(self.forwards)].leadfield  # shared
             pool.append(setup)
         return pool
 
