@@ -51,12 +51,8 @@ def test_default_recipe_equals_card(recipes):
     default = recipes["default"]
     members = read_model("default").info["ensemble"]["members"]
     assert len(members) == len(default.MEMBERS)
-    by_name = {name: (name, config, start) for name, config, start in default.STAGES}
     for name, card in zip(default.MEMBERS, members, strict=True):
-        stages = [by_name[name]]
-        while stages[0][2] is not None:
-            stages.insert(0, by_name[stages[0][2]])
-        _assert_stages_match(stages, card["training"])
+        _assert_stages_match(_stages_of(default, name), card["training"])
 
 
 def _stages_of(recipe, name):

@@ -76,7 +76,8 @@ class Problem:
         """The white-noise setup of the first forward."""
         return self.whites[0]
 
-    def _setup(self, forward, noise_cov):
+    def _setup(self, forward, noise_cov, leadfield=None):
+        """Init setup of ``forward`` (``leadfield``: its simulation gain, if made)."""
         info = forward_data_info(forward)
         gain = reference_eeg(forward["sol"]["data"], eeg_mask(info))
         kernel = make_init_kernel(
@@ -90,7 +91,7 @@ class Problem:
             raise RuntimeError("Kernel channels differ from the forward's")
         return InitSetup(
             kernel,
-            _float32(gain, self.device),
+            _float32(gain, self.device) if leadfield is None else leadfield,
             _float32(kernel.whitener @ gain, self.device),
             _float32(kernel.whitener, self.device),
         )
@@ -105,6 +106,7 @@ class Problem:
         pool = []
         for k in ProgressBar(range(noise.n_covariances), mesg="noise covariances"):
             forward = self.forwards[k % len(self.forwards)]
+            white = self.whites[k % len(self.forwards)]
             cov = background_noise_covariance(
                 forward,
                 int(rng.integers(noise.n_background[0], noise.n_background[1] + 1)),
@@ -118,9 +120,8 @@ class Problem:
                 cov, info["ch_names"], [], info["projs"], nfree=1000
             )
             with use_log_level("error"):  # rank messages, once per covariance
-                setup = self._setup(forward, mne_cov)
+                setup = self._setup(forward, mne_cov, white.leadfield)
             setup.noise_colour = _float32(colour, self.device)
-            setup.leadfield = self.whites[k % len(self.forwards)].leadfield  # shared
             pool.append(setup)
         return pool
 
