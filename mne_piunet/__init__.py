@@ -16,6 +16,7 @@ _PUBLIC = {
     "apply_piunet_epochs": "._inverse",
     "apply_piunet_raw": "._inverse",
     "make_piunet_operator": "._operator",
+    "MapUncertainty": "._uncertainty",
     "PIUNet": "._model",
     "make_ensemble": "._model",
     "read_model": "._model",

@@ -370,7 +370,10 @@ def _add_benchmark(sub):
     )
     bench.add_argument("--quick", action="store_true", help="reduced grid, minutes")
     bench.add_argument(
-        "--blend", type=_share, default=0.0, help="share of eLORETA's map in PIUNet's"
+        "--blend",
+        type=_share,
+        default=0.0,
+        help="share of eLORETA's map in PIUNet's",
     )
     bench.add_argument("--out", default="benchmark-results", help="output folder")
 

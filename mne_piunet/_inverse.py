@@ -10,7 +10,7 @@ from collections.abc import Generator
 import mne
 import numpy as np
 import torch
-from mne.utils import ProgressBar, logger, verbose
+from mne.utils import ProgressBar, logger, verbose, warn
 
 from ._device import bf16_fast, get_device
 from ._docs import fill_doc
@@ -35,6 +35,7 @@ from ._time import (
     smooth,
     smoothing_sigma,
 )
+from ._uncertainty import MapUncertainty
 
 # apply_piunet's keyword arguments for data whose time points are independent
 # samples (simulations, benchmarks): nothing is smoothed across time.
@@ -133,8 +134,9 @@ def apply_piunet(
     pattern_smoothing: float | None = 0.04,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
+    return_uncertainty: bool = False,
     verbose: bool | str | int | None = None,
-) -> SourceEstimate:
+) -> SourceEstimate | tuple[SourceEstimate, MapUncertainty]:
     """Localise an evoked response with 3D-PIUNet.
 
     A linear inverse of the forward model (the one the model was trained
@@ -156,6 +158,9 @@ def apply_piunet(
     %(pattern_smoothing)s
     %(batch_size)s
     %(device)s
+    return_uncertainty : bool
+        Also return the map's calibrated uncertainty (the model's card must
+        hold a calibration, as the shipped EEG default's does).
     %(verbose)s
 
     Returns
@@ -163,6 +168,9 @@ def apply_piunet(
     stc : SourceEstimate | VectorSourceEstimate | VolSourceEstimate | VolVectorSourceEstimate
         The class :func:`mne.minimum_norm.apply_inverse` returns for this
         source space and ``pick_ori``.
+    uncertainty : MapUncertainty
+        Only with ``return_uncertainty=True``: each time point's expected
+        error and a calibrated probability map with its credible regions.
 
     See Also
     --------
@@ -190,9 +198,20 @@ def apply_piunet(
         device=device,
     )
     logger.info(f'Applying 3D-PIUNet to "{evoked.comment}" on {run}...')
-    sol = op.apply(evoked.data[picks], run, nave=evoked.nave)
+    uncertainty = {} if return_uncertainty else None
+    if return_uncertainty and op.src.kind != "volume":
+        warn(
+            f"The uncertainty rules were fitted and checked on volume source "
+            f"spaces; on this {op.src.kind} source space they are unchecked"
+        )
+    sol = op.apply(evoked.data[picks], run, nave=evoked.nave, uncertainty=uncertainty)
     logger.info("[done]")
-    return op.make_stc(sol, evoked.times[0], 1.0 / evoked.info["sfreq"], pick_ori)
+    tmin, tstep = evoked.times[0], 1.0 / evoked.info["sfreq"]
+    stc = op.make_stc(sol, tmin, tstep, pick_ori)
+    if not return_uncertainty:
+        return stc
+    probability = op.make_stc(uncertainty["probability"], tmin, tstep, None)
+    return stc, MapUncertainty(uncertainty["expected_nemd"], probability)
 
 
 @verbose

@@ -148,6 +148,34 @@ class PIUNet:
         pattern = pattern.to(init.dtype)
         if orientation == "physics":
             pattern = self.finish(pattern, init, grid, fit)
+        return self.scale(pattern, init, fit=fit, blend=blend)
+
+    @staticmethod
+    @fill_doc
+    def scale(
+        pattern: torch.Tensor,
+        init: torch.Tensor,
+        *,
+        fit: tuple | None = None,
+        blend: float = 0.0,
+    ) -> torch.Tensor:
+        """Mix in the init's share, then scale: the last step of :meth:`refine`.
+
+        Parameters
+        ----------
+        pattern : torch.Tensor, shape (n, n_points, 3)
+            The finished map (:meth:`finish`).
+        %(init_moments)s
+        fit : tuple of torch.Tensor | None
+            As for :meth:`refine`.
+        blend : float
+            As for :meth:`refine`.
+
+        Returns
+        -------
+        sources : torch.Tensor, shape (n, n_points, 3)
+            The refined moments.
+        """
         if blend:
             pattern = blend_with_init(pattern, init, blend)
         if fit is None:

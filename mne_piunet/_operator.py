@@ -52,6 +52,11 @@ from ._time import (
     pattern_stride,
     smooth,
 )
+from ._uncertainty import (
+    Calibration,
+    credible_probability,
+    reliability_features,
+)
 
 PICK_ORI = (None, "normal", "vector")
 DEFAULT_LAMBDA2 = 1.0 / 9.0
@@ -186,6 +191,7 @@ class PIUNetOperator:
         smoothed: np.ndarray | None = None,
         first_sample: int = 0,
         out: np.ndarray | None = None,
+        uncertainty: dict | None = None,
     ) -> np.ndarray:
         """Sensor data (n_channels, n_times) -> sources, reduced by ``run.pick_ori``.
 
@@ -196,7 +202,10 @@ class PIUNetOperator:
         amplitudes are fitted to ``data`` itself. ``first_sample`` is where
         ``data`` starts in the recording (raw chunks), so that the network
         sees the same samples whatever the chunks. ``out``, when given,
-        receives the solution in place (e.g. a float32 array).
+        receives the solution in place (e.g. a float32 array). ``uncertainty``,
+        when given (a dict), receives the model's calibrated assessment:
+        ``"expected_nemd"``, shape (n_times,), and ``"probability"``, shape
+        (n_sources, n_times) (:class:`MapUncertainty`).
         """
         _check_finite(data)
         if smoothed is None:
@@ -207,6 +216,11 @@ class PIUNetOperator:
         kernel = self.kernel(nave)
         network = self.model.inference_network(device, bf16=run.bf16)
         normals = self._normals(run.pick_ori, device)
+        calibration = None
+        if uncertainty is not None:
+            calibration = Calibration.from_model(self.model)
+            uncertainty["expected_nemd"] = np.empty(n_times)
+            uncertainty["probability"] = np.empty((self.n_sources, n_times), np.float32)
         with torch.inference_mode():
             patterns = None
             if run.pattern_sigma:
@@ -219,16 +233,53 @@ class PIUNetOperator:
                 pattern = None
                 if patterns is not None:
                     pattern = patterns[start : start + step].to(device)
-                sol = self.model.refine(
-                    init,
-                    self.grid,
-                    fit=self._fit(block, nave, device),
-                    network=network,
-                    pattern=pattern,
-                    blend=run.blend,
-                )
+                fit = self._fit(block, nave, device)
+                if calibration is None:
+                    sol = self.model.refine(
+                        init,
+                        self.grid,
+                        fit=fit,
+                        network=network,
+                        pattern=pattern,
+                        blend=run.blend,
+                    )
+                else:
+                    sol, assessed = self._assessed(
+                        init, fit, network, pattern, run, calibration, nave
+                    )
+                    for key, value in assessed.items():
+                        uncertainty[key][..., start : start + step] = value
                 out[..., start : start + step] = _reduce(sol, run.pick_ori, normals)
         return out
+
+    def _assessed(self, init, fit, network, pattern, run, calibration, nave):
+        """Refine with the calibration: the moments and the map's assessment."""
+        if pattern is None:
+            pattern = self.model.pattern(init, self.grid, network=network)
+        finished = self.model.finish(pattern.to(init.dtype), init, self.grid, fit)
+        features = reliability_features(
+            finished, init, *fit[:2], self._positions(init.device), self._rank(nave)
+        )
+        expected = calibration.expected_nemd(features)
+        sol = self.model.scale(finished, init, fit=fit, blend=run.blend)
+        probability = credible_probability(
+            finished.norm(dim=2),
+            init.norm(dim=2),
+            calibration.power(expected),
+            calibration.weight,
+        )
+        return sol, {
+            "expected_nemd": expected.cpu().numpy(),
+            "probability": probability.T.cpu().numpy(),
+        }
+
+    def _positions(self, device):
+        positions = np.concatenate([s["rr"][s["vertno"]] for s in self.src])
+        return torch.as_tensor(positions, device=device)
+
+    def _rank(self, nave):
+        """Rank of the whitened data: the whitener's non-zero rows."""
+        return int(np.count_nonzero(np.abs(self.kernel(nave).whitener).sum(axis=1)))
 
     def _smoothed_patterns(self, smoothed, kernel, network, run, first_sample):
         """Return the network's maps of all time points, magnitudes smoothed.

@@ -65,6 +65,27 @@ def average_reference(data, axis=0):
     return data - data.mean(axis=axis, keepdims=True)
 
 
+def white_noise_variances(gain, sources, snr_db):
+    """Per-sample variance of white EEG noise giving ``snr_db`` (benchmark's rule).
+
+    Parameters
+    ----------
+    gain : ndarray, shape (n_channels, n_points * 3)
+        The forward's gain.
+    sources : ndarray, shape (n_samples, n_points, 3)
+        The dipole moments.
+    snr_db : ndarray, shape (n_samples,)
+        The SNRs: the average-referenced clean signal's mean power over the
+        noise variance, in dB.
+
+    Returns
+    -------
+    variances : ndarray, shape (n_samples,)
+    """
+    clean = average_reference(gain @ sources.reshape(len(sources), -1).T)
+    return (clean**2).mean(axis=0) / 10 ** (snr_db / 10)
+
+
 def eeg_mask(info):
     """Boolean mask of the EEG channels of ``info``, in its channel order."""
     return np.array(info.get_channel_types()) == "eeg"

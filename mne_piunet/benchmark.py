@@ -36,7 +36,7 @@ from ._grid import forward_source_positions
 from ._inverse import INDEPENDENT_SAMPLES, apply_piunet, check_share
 from ._mne_private import check_option
 from ._operator import match_forward
-from ._sensors import average_reference, forward_eeg_info, pick_good_channels
+from ._sensors import forward_eeg_info, pick_good_channels, white_noise_variances
 from .simulation import (
     SimulationConfig,
     SourceSimulator,
@@ -187,7 +187,9 @@ def run_benchmark(
         truth = batch.sources.numpy()
         if noise_cov is None:
             sensors = batch.sensors.numpy().T
-            noise_vars = _noise_variances(forward, info, truth, batch.snr_db.numpy())
+            noise_vars = white_noise_variances(
+                forward["sol"]["data"], truth, batch.snr_db.numpy()
+            )
             estimate = partial(_estimate, noise_vars=noise_vars)
         else:
             sensors = _coloured_data(forward, info, noise_cov, truth, snr, rng)
@@ -284,13 +286,6 @@ def _estimate_with_cov(method, evoked, forward, model, config, noise_cov):
         evoked, inv, config.lambda2, method, pick_ori="vector", verbose=False
     )
     return stc.data
-
-
-def _noise_variances(forward, info, sources, snr_db):
-    """Per-sample sensor noise variance implied by the clean signal and the SNR."""
-    gain = forward["sol"]["data"]
-    clean = average_reference(gain @ sources.reshape(len(sources), -1).T)
-    return (clean**2).mean(axis=0) / 10 ** (snr_db / 10)
 
 
 def _estimate(method, evoked, forward, model, config, noise_vars):

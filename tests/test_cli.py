@@ -45,6 +45,7 @@ def test_bad_command(capsys):
         (["demo", "--n-samples", "0"], "--n-samples: must be at least 1, got 0"),
         (["benchmark", "--n-samples", "-2"], "must be at least 1, got -2"),
         (["train", "--steps", "x"], "must be an integer, got 'x'"),
+        (["benchmark", "--blend", "half"], "must be a number, got 'half'"),
     ],
 )
 def test_nonsense_counts_are_refused(args, match, capsys):
