@@ -36,12 +36,7 @@ from mne_piunet._uncertainty import credible_mask
 from mne_piunet.benchmark import BenchmarkConfig
 from mne_piunet.datasets import load_sample_head
 from mne_piunet.metrics import normalized_emd
-from mne_piunet.simulation import (
-    SimulationConfig,
-    SourceSimulator,
-    forward_source_positions,
-    torch_generator,
-)
+from mne_piunet.simulation import forward_source_positions, simulate_blobs
 
 GRID = BenchmarkConfig(
     n_sources=(1, 2, 3, 5, 10), extent=(0.010, 0.030), seed=16, n_samples=20
@@ -69,11 +64,8 @@ def held_out_grid(model, head):
     rows = []
     for k in GRID.n_sources:
         for snr in GRID.snr_db:
-            config = SimulationConfig(
-                n_sources=(k, k), extent=GRID.extent, snr_db=(snr, snr)
-            )  # the benchmark's blobs, same random stream
-            batch = SourceSimulator(forward, config).sample(
-                GRID.n_samples, torch_generator(rng)
+            batch = simulate_blobs(  # the benchmark's samples: same random stream
+                forward, GRID.n_samples, k, snr_db=snr, extent=GRID.extent, seed=rng
             )
             truth = batch.sources.numpy()
             noise = white_noise_variances(

@@ -254,12 +254,7 @@ class PIUNetOperator:
 
     def _assessed(self, init, fit, network, pattern, run, calibration, nave):
         """Refine with the calibration: the moments and the map's assessment."""
-        if pattern is None:
-            pattern = self.model.pattern(init, self.grid, network=network)
-        finished = self.model.finish(pattern.to(init.dtype), init, self.grid, fit)
-        features = reliability_features(
-            finished, init, *fit[:2], self._positions(init.device), self._rank(nave)
-        )
+        finished, features = self.finish_and_score(init, fit, network, pattern, nave)
         expected = calibration.expected_nemd(features)
         sol = self.model.scale(finished, init, fit=fit, blend=run.blend)
         probability = credible_probability(
@@ -272,6 +267,20 @@ class PIUNetOperator:
             "expected_nemd": expected.cpu().numpy(),
             "probability": probability.T.cpu().numpy(),
         }
+
+    def finish_and_score(self, init, fit, network, pattern, nave):
+        """Return the finished map and its :func:`reliability_features`.
+
+        ``pattern``: the network's map when already known (``None`` runs
+        ``network``, ``None`` too: the model's own network).
+        """
+        if pattern is None:
+            pattern = self.model.pattern(init, self.grid, network=network)
+        finished = self.model.finish(pattern.to(init.dtype), init, self.grid, fit)
+        features = reliability_features(
+            finished, init, *fit[:2], self._positions(init.device), self._rank(nave)
+        )
+        return finished, features
 
     def _positions(self, device):
         positions = np.concatenate([s["rr"][s["vertno"]] for s in self.src])

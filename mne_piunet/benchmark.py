@@ -39,9 +39,8 @@ from ._operator import match_forward
 from ._sensors import forward_eeg_info, pick_good_channels, white_noise_variances
 from .simulation import (
     SimulationConfig,
-    SourceSimulator,
+    simulate_blobs,
     simulate_patches,
-    torch_generator,
 )
 
 LINEAR_METHODS = ("eLORETA", "sLORETA", "dSPM", "MNE")
@@ -227,13 +226,14 @@ def _simulate_cell(forward, config, n_sources, snr, rng):
             patch_area=config.patch_area,
             seed=rng,
         )
-    sim = SourceSimulator(
+    return simulate_blobs(
         forward,
-        SimulationConfig(
-            n_sources=(n_sources, n_sources), extent=config.extent, snr_db=(snr, snr)
-        ),
+        config.n_samples,
+        n_sources,
+        snr_db=snr,
+        extent=config.extent,
+        seed=rng,
     )
-    return sim.sample(config.n_samples, torch_generator(rng))
 
 
 def _coloured_setup(forward, info, noise_cov, config):

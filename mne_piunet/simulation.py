@@ -426,6 +426,46 @@ def simulate_sources(
     return cat("sources"), cat("sensors"), cat("snr_db")
 
 
+def simulate_blobs(
+    forward: mne.Forward,
+    n_samples: int,
+    n_sources: int,
+    *,
+    snr_db: float,
+    extent: tuple[float, float],
+    seed: int | np.random.Generator | None = None,
+) -> SimulatedBatch:
+    """Simulate a test cell: ``n_sources`` Gaussian blobs at one SNR.
+
+    The benchmark's samples (and the uncertainty calibration's): the paper's
+    blobs, their number and SNR fixed.
+
+    Parameters
+    ----------
+    forward : instance of Forward
+        Free-orientation EEG forward solution.
+    n_samples : int
+        Number of samples.
+    n_sources : int
+        Blobs per sample.
+    snr_db : float
+        SNR of every sample, in dB.
+    extent : tuple of float
+        Range of the blobs' standard deviations (metres).
+    seed : None | int | numpy.random.Generator
+        Randomness (a Generator is advanced, as by :func:`simulate_patches`).
+
+    Returns
+    -------
+    batch : SimulatedBatch
+        The samples (CPU tensors).
+    """
+    config = SimulationConfig(
+        n_sources=(n_sources, n_sources), extent=extent, snr_db=(snr_db, snr_db)
+    )
+    return SourceSimulator(forward, config).sample(n_samples, torch_generator(seed))
+
+
 def simulate_patches(
     forward: mne.Forward,
     n_samples: int,

@@ -19,15 +19,9 @@ from .._sensors import forward_eeg_info, white_noise_variances
 from .._uncertainty import (
     Calibration,
     credible_probability,
-    reliability_features,
 )
 from ..metrics import normalized_emd
-from ..simulation import (
-    SimulationConfig,
-    SourceSimulator,
-    forward_source_positions,
-    torch_generator,
-)
+from ..simulation import forward_source_positions, simulate_blobs
 
 LEVELS = np.arange(0.1, 0.96, 0.05)  # credible levels the power is fitted to
 POWERS = np.exp(np.linspace(np.log(0.25), np.log(64.0), 80))  # evenly in log
@@ -132,7 +126,14 @@ def _score_simulations(model, forward, config):
     cells = [(k, s) for k in config.n_sources for s in config.snr_db]
     rows = []
     for k, snr in ProgressBar(cells, mesg="calibration cells"):
-        batch = _simulate_blobs(forward, config, k, snr, rng)
+        batch = simulate_blobs(
+            forward,
+            config.n_samples,
+            k,
+            snr_db=snr,
+            extent=config.extent,
+            seed=rng,
+        )
         truth = batch.sources.numpy()
         noise = white_noise_variances(
             forward["sol"]["data"], truth, batch.snr_db.numpy()
@@ -154,28 +155,13 @@ def _score_simulations(model, forward, config):
     return _stack(rows)
 
 
-def _simulate_blobs(forward, config, n_sources, snr, rng):
-    """One cell's samples, drawn as the benchmark draws its blobs."""
-    sim = SourceSimulator(
-        forward,
-        SimulationConfig(
-            n_sources=(n_sources, n_sources), extent=config.extent, snr_db=(snr, snr)
-        ),
-    )
-    return sim.sample(config.n_samples, torch_generator(rng))
-
-
 def _run_model(op, data):
     """Return the features, the maps' magnitudes and the inits'."""
     kernel, model = op.kernel(1), op.model
     with torch.inference_mode():
         init = kernel.apply(data, device="cpu")
         fit = op._fit(torch.as_tensor(data), 1, "cpu")
-        pattern = model.pattern(init, op.grid).to(init.dtype)
-        finished = model.finish(pattern, init, op.grid, fit)
-        features = reliability_features(
-            finished, init, *fit[:2], op._positions("cpu"), op._rank(1)
-        )
+        finished, features = op.finish_and_score(init, fit, None, None, 1)
         maps = model.scale(finished, init, fit=fit).norm(dim=2).numpy()
     return features.numpy(), maps, init.norm(dim=2).numpy()
 
