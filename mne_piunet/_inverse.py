@@ -35,7 +35,7 @@ from ._time import (
     smooth,
     smoothing_sigma,
 )
-from ._uncertainty import MapUncertainty
+from ._uncertainty import Calibration, MapUncertainty
 
 # apply_piunet's keyword arguments for data whose time points are independent
 # samples (simulations, benchmarks): nothing is smoothed across time.
@@ -119,6 +119,29 @@ def _prepare(inst, kind, name, forward, model, noise_cov, lambda2, cpu_batch, **
     return op, run, picks
 
 
+def _uncertainty_store(op, return_uncertainty):
+    """Return a dict for the operator to fill (or None), warning where unchecked.
+
+    Raises before any data are processed when the model has no calibration.
+    """
+    validate_type(return_uncertainty, bool, "return_uncertainty")
+    if not return_uncertainty:
+        return None
+    Calibration.from_model(op.model)
+    if op.src.kind != "volume":
+        warn(
+            f"The uncertainty rules were fitted and checked on volume source "
+            f"spaces; on this {op.src.kind} source space they are unchecked"
+        )
+    return {}
+
+
+def _map_uncertainty(op, uncertainty, tmin, tstep):
+    """Return the operator's assessment as a MapUncertainty."""
+    probability = op.make_stc(uncertainty["probability"], tmin, tstep, None)
+    return MapUncertainty(uncertainty["expected_nemd"], probability)
+
+
 @verbose
 @fill_doc
 def apply_piunet(
@@ -198,20 +221,14 @@ def apply_piunet(
         device=device,
     )
     logger.info(f'Applying 3D-PIUNet to "{evoked.comment}" on {run}...')
-    uncertainty = {} if return_uncertainty else None
-    if return_uncertainty and op.src.kind != "volume":
-        warn(
-            f"The uncertainty rules were fitted and checked on volume source "
-            f"spaces; on this {op.src.kind} source space they are unchecked"
-        )
+    uncertainty = _uncertainty_store(op, return_uncertainty)
     sol = op.apply(evoked.data[picks], run, nave=evoked.nave, uncertainty=uncertainty)
     logger.info("[done]")
     tmin, tstep = evoked.times[0], 1.0 / evoked.info["sfreq"]
     stc = op.make_stc(sol, tmin, tstep, pick_ori)
-    if not return_uncertainty:
+    if uncertainty is None:
         return stc
-    probability = op.make_stc(uncertainty["probability"], tmin, tstep, None)
-    return stc, MapUncertainty(uncertainty["expected_nemd"], probability)
+    return stc, _map_uncertainty(op, uncertainty, tmin, tstep)
 
 
 @verbose
@@ -230,8 +247,9 @@ def apply_piunet_epochs(
     batch_size: int | None = None,
     device: str | torch.device | None = None,
     return_generator: bool = False,
+    return_uncertainty: bool = False,
     verbose: bool | str | int | None = None,
-) -> list[SourceEstimate] | Generator:
+) -> list[SourceEstimate] | list[tuple[SourceEstimate, MapUncertainty]] | Generator:
     """Localise every epoch with 3D-PIUNet.
 
     Parameters
@@ -251,13 +269,18 @@ def apply_piunet_epochs(
     return_generator : bool
         Return a generator that yields one source estimate per epoch instead
         of a list (saves memory).
+    return_uncertainty : bool
+        Give each epoch's estimate with its calibrated uncertainty, as
+        :func:`apply_piunet` does: the list (or generator) then holds
+        ``(stc, uncertainty)`` pairs.
     %(verbose)s
 
     Returns
     -------
     stcs : list | generator of source estimates
         One source estimate per epoch, of the class
-        :func:`mne.minimum_norm.apply_inverse_epochs` returns.
+        :func:`mne.minimum_norm.apply_inverse_epochs` returns (or one
+        ``(stc, MapUncertainty)`` pair per epoch).
 
     See Also
     --------
@@ -279,19 +302,25 @@ def apply_piunet_epochs(
         batch_size=batch_size,
         device=device,
     )
-    gen = _epochs_gen(epochs, picks, op, run)
+    _uncertainty_store(op, return_uncertainty)  # checks and warns once
+    gen = _epochs_gen(epochs, picks, op, run, return_uncertainty)
     return gen if return_generator else list(gen)
 
 
-def _epochs_gen(epochs, picks, op, run):
-    tstep = 1.0 / epochs.info["sfreq"]
+def _epochs_gen(epochs, picks, op, run, return_uncertainty):
+    tmin, tstep = epochs.times[0], 1.0 / epochs.info["sfreq"]
     n_epochs = len(epochs.events)  # the most: epochs may still be dropped
     bar = ProgressBar(n_epochs, mesg="Epochs", max_total_width=60)
     for k, data in enumerate(epochs):
         logger.debug(f"Processing epoch : {k + 1}")
-        sol = op.apply(data[picks], run, nave=1)
+        uncertainty = {} if return_uncertainty else None
+        sol = op.apply(data[picks], run, nave=1, uncertainty=uncertainty)
         bar.update(k + 1)
-        yield op.make_stc(sol, epochs.times[0], tstep, run.pick_ori)
+        stc = op.make_stc(sol, tmin, tstep, run.pick_ori)
+        if uncertainty is None:
+            yield stc
+        else:
+            yield stc, _map_uncertainty(op, uncertainty, tmin, tstep)
 
 
 @verbose
@@ -313,8 +342,9 @@ def apply_piunet_raw(
     batch_size: int | None = None,
     device: str | torch.device | None = None,
     return_generator: bool = False,
+    return_uncertainty: bool = False,
     verbose: bool | str | int | None = None,
-) -> SourceEstimate | Generator:
+) -> SourceEstimate | tuple[SourceEstimate, MapUncertainty] | Generator:
     """Localise continuous data with 3D-PIUNet, a chunk at a time.
 
     Parameters
@@ -347,6 +377,10 @@ def apply_piunet_raw(
         memory then holds one chunk's estimate, and the estimates can be
         reduced as they come (for example to labels with
         :func:`mne.extract_label_time_course`, which takes a generator).
+    return_uncertainty : bool
+        Also return the calibrated uncertainty of every sample, as
+        :func:`apply_piunet` does (with a generator: one ``(stc,
+        uncertainty)`` pair per chunk). Its probability map is float32 too.
     %(verbose)s
 
     Returns
@@ -356,6 +390,8 @@ def apply_piunet_raw(
         them, one per chunk, with ``return_generator=True``). Its data are
         float32 (the network's precision), which halves the memory of long
         recordings.
+    uncertainty : MapUncertainty
+        Only with ``return_uncertainty=True``.
 
     See Also
     --------
@@ -389,22 +425,46 @@ def apply_piunet_raw(
         device=device,
     )
     logger.info(f"Applying 3D-PIUNet to {stop - start} samples on {run}...")
-    chunks = _raw_chunks(raw, picks, op, run, start, stop, buffer_size)
+    assess = _uncertainty_store(op, return_uncertainty) is not None
+    chunks = _raw_chunks(raw, picks, op, run, start, stop, buffer_size, assess)
     tstep = 1.0 / raw.info["sfreq"]
     if return_generator:
         return (
-            op.make_stc(chunk, raw.times[first], tstep, pick_ori)
-            for first, chunk in chunks
+            _raw_result(op, chunk, assessed, raw.times[first], tstep, pick_ori)
+            for first, chunk, assessed in chunks
         )
     sol = np.empty(op.out_shape(stop - start, pick_ori), dtype=np.float32)
-    for first, chunk in chunks:
-        sol[..., first - start : first - start + chunk.shape[-1]] = chunk
+    whole = _raw_uncertainty_store(op, stop - start) if assess else None
+    for first, chunk, assessed in chunks:
+        where = slice(first - start, first - start + chunk.shape[-1])
+        sol[..., where] = chunk
+        for key, value in (assessed or {}).items():
+            whole[key][..., where] = value
     tmin = raw.times[start]  # as apply_inverse_raw: relative to the first sample
-    return op.make_stc(sol, tmin, tstep, pick_ori)
+    return _raw_result(op, sol, whole, tmin, tstep, pick_ori)
 
 
-def _raw_chunks(raw, picks, op, run, start, stop, buffer_size):
-    """Yield (first sample, float32 solution) of each ``buffer_size`` chunk.
+def _raw_uncertainty_store(op, n_times):
+    """Arrays for a recording's assessment, float32 as its estimate."""
+    return {
+        "expected_nemd": np.empty(n_times),
+        "probability": np.empty((op.n_sources, n_times), np.float32),
+    }
+
+
+def _raw_result(op, sol, assessed, tmin, tstep, pick_ori):
+    """Return the estimate, with its uncertainty when it was assessed."""
+    stc = op.make_stc(sol, tmin, tstep, pick_ori)
+    if assessed is None:
+        return stc
+    return stc, _map_uncertainty(op, assessed, tmin, tstep)
+
+
+def _raw_chunks(raw, picks, op, run, start, stop, buffer_size, assess):
+    """Yield (first sample, float32 solution, assessment) of each chunk.
+
+    The assessment (see :meth:`PIUNetOperator.apply`) is None unless
+    ``assess``.
 
     The maps of a chunk need those of map_pad samples around it (the window,
     and a network sample beyond it to interpolate from), and those need the
@@ -417,6 +477,7 @@ def _raw_chunks(raw, picks, op, run, start, stop, buffer_size):
         lo_data, hi_data = max(lo - extra, 0), min(hi + extra, raw.n_times)
         padded = raw[picks, lo_data:hi_data][0]
         inner = slice(lo - lo_data, hi - lo_data)
+        uncertainty = {} if assess else None
         chunk = op.apply(
             padded[:, inner],
             run,
@@ -424,5 +485,9 @@ def _raw_chunks(raw, picks, op, run, start, stop, buffer_size):
             smoothed=smooth(padded, run.sigma)[:, inner],
             first_sample=lo,
             out=np.empty(op.out_shape(hi - lo, run.pick_ori), np.float32),
+            uncertainty=uncertainty,
         )
-        yield first, chunk[..., first - lo : last - lo]
+        keep = slice(first - lo, last - lo)
+        if assess:
+            uncertainty = {key: value[..., keep] for key, value in uncertainty.items()}
+        yield first, chunk[..., keep], uncertainty

@@ -229,7 +229,8 @@ def credible_mask(probability: np.ndarray, level: float) -> np.ndarray:
 class MapUncertainty:
     """The calibrated uncertainty of a 3D-PIUNet source estimate.
 
-    Returned with the estimate by ``apply_piunet(..., return_uncertainty=True)``.
+    Returned with the estimate by ``apply_piunet(..., return_uncertainty=True)``
+    (and by ``apply_piunet_epochs`` and ``apply_piunet_raw``).
 
     Attributes
     ----------

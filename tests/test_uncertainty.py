@@ -7,7 +7,15 @@ import torch
 from conftest import tiny_model
 from numpy.testing import assert_allclose
 
-from mne_piunet import MapUncertainty, apply_piunet, make_piunet_operator, read_model
+from mne_piunet import (
+    MapUncertainty,
+    apply_piunet,
+    apply_piunet_epochs,
+    apply_piunet_raw,
+    make_piunet_operator,
+    read_model,
+)
+from mne_piunet._inverse import INDEPENDENT_SAMPLES
 from mne_piunet._uncertainty import (
     FEATURES,
     Calibration,
@@ -18,9 +26,13 @@ from mne_piunet._uncertainty import (
 from mne_piunet.training import CalibrationConfig, calibrate_uncertainty
 
 
-def calibrated(model, *, gamma=(1.0, -1.0)):
-    """The model with a hand-made calibration: expected nEMD 0.5 everywhere."""
-    coef = (float(np.log(0.5)),) + (0.0,) * len(FEATURES)
+def calibrated(model, *, gamma=(1.0, -1.0), power_weight=0.0):
+    """The model with a hand-made calibration: expected nEMD 0.5 everywhere.
+
+    ``power_weight``: the log expected nEMD's weight of the data power (the
+    first feature), so that time points differ.
+    """
+    coef = (float(np.log(0.5)), power_weight) + (0.0,) * (len(FEATURES) - 1)
     cal = Calibration(coef, gamma, 1.0, {"by": "hand"})
     model.info["uncertainty"] = cal.to_dict()
     return model
@@ -71,6 +83,60 @@ def test_uncertainty_needs_a_calibration(sample_evoked, sample_vol_forward, samp
     evoked, op = _setup(sample_evoked, sample_vol_forward, sample_cov, model)
     with pytest.raises(ValueError, match="no calibrated uncertainty.*calibrate"):
         apply_piunet(evoked, op, return_uncertainty=True)
+    # epochs and raw refuse at the call, before any data (even as generators)
+    epochs = mne.EpochsArray(evoked.data[None], evoked.info)
+    raw = mne.io.RawArray(evoked.data, evoked.info)
+    for apply, inst in ((apply_piunet_epochs, epochs), (apply_piunet_raw, raw)):
+        with pytest.raises(ValueError, match="no calibrated uncertainty"):
+            apply(inst, op, return_generator=True, return_uncertainty=True)
+
+
+def _assert_same_uncertainty(unc, reference, stc):
+    assert_allclose(unc.expected_nemd, reference.expected_nemd, rtol=1e-6)
+    assert_allclose(unc.probability.data, reference.probability.data, atol=1e-7)
+    assert_allclose(unc.probability.times, stc.times)  # the estimate's
+
+
+def test_epochs_and_raw_uncertainty(sample_evoked, sample_vol_forward, sample_cov):
+    """Each epoch's and every raw sample's assessment is the evoked one's.
+
+    Without smoothing across time and with batches as long as the raw
+    chunks, so that the network sees the same batches (bf16 results depend
+    on the batch).
+    """
+    model = calibrated(tiny_model(sample_vol_forward), power_weight=0.2)
+    evoked = sample_evoked.copy().crop(0.05, 0.12)
+    op = make_piunet_operator(evoked.info, sample_vol_forward, sample_cov, model=model)
+    kwargs = dict(return_uncertainty=True, batch_size=7, **INDEPENDENT_SAMPLES)
+    stc, unc = apply_piunet(evoked, op, **kwargs)
+    assert np.ptp(unc.expected_nemd) > 0  # time points differ
+    # an evoked of one trial is that trial's epoch
+    single = mne.EvokedArray(evoked.data, evoked.info, tmin=evoked.tmin, nave=1)
+    stc1, unc1 = apply_piunet(single, op, **kwargs)
+    epochs = mne.EpochsArray(
+        np.stack([evoked.data, single.data]), evoked.info, tmin=evoked.tmin
+    )
+    pairs = apply_piunet_epochs(epochs, op, **kwargs)
+    assert len(pairs) == 2
+    for epoch_stc, epoch_unc in pairs:
+        assert_allclose(epoch_stc.data, stc1.data)
+        _assert_same_uncertainty(epoch_unc, unc1, epoch_stc)
+    # raw: chunks, whole and the evoked of the same samples agree
+    raw = mne.io.RawArray(single.data, single.info)
+    kwargs["buffer_size"] = 7
+    raw_stc, raw_unc = apply_piunet_raw(raw, op, **kwargs)
+    assert_allclose(raw_stc.data, stc1.data, rtol=1e-5, atol=1e-6 * stc1.data.max())
+    _assert_same_uncertainty(raw_unc, unc1, raw_stc)
+    chunks = list(apply_piunet_raw(raw, op, return_generator=True, **kwargs))
+    n_times = len(raw.times)
+    sizes = [min(7, n_times - first) for first in range(0, n_times, 7)]
+    assert [len(unc.expected_nemd) for _, unc in chunks] == sizes
+    assert_allclose(
+        np.concatenate([u.expected_nemd for _, u in chunks]), raw_unc.expected_nemd
+    )
+    assert chunks[1][1].probability.tmin == pytest.approx(raw.times[7])
+    region = chunks[-1][1].credible_region(0.9)
+    assert region.data.shape == (sample_vol_forward["nsource"], sizes[-1])
 
 
 def test_reliability_features_of_a_single_point():
