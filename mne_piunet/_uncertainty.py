@@ -23,12 +23,14 @@ import torch
 
 from ._mne_private import make_stc, validate_type
 
+# counts and spreads relative to the source space's, so that the rules carry
+# over to a head with a smaller or larger brain
 FEATURES = (
     "log data power per whitened channel",
-    "log effective number of points, map",
-    "log effective number of points, init",
-    "log spread of the map (m)",
-    "log spread of the init (m)",
+    "log effective share of the points, map",
+    "log effective share of the points, init",
+    "log spread of the map, relative",
+    "log spread of the init, relative",
     "log distance of their maxima (m, + 5 mm)",
     "share of the map's largest point",
     "log unexplained share of the whitened data",
@@ -132,12 +134,14 @@ def reliability_features(
     net, phys = pattern.norm(dim=2), init.to(dtype).norm(dim=2)
     power = (data * data).sum(dim=1)
     gap = positions[net.argmax(dim=1)] - positions[phys.argmax(dim=1)]
+    n_points = len(positions)
+    space = _spread(torch.ones(1, n_points, dtype=dtype), positions)
     columns = (
         (power / rank).clamp_min(_TINY).log(),
-        _effective_count(net).log(),
-        _effective_count(phys).log(),
-        _spread(net, positions).clamp_min(_TINY).log(),
-        _spread(phys, positions).clamp_min(_TINY).log(),
+        (_effective_count(net) / n_points).log(),
+        (_effective_count(phys) / n_points).log(),
+        (_spread(net, positions) / space).clamp_min(_TINY).log(),
+        (_spread(phys, positions) / space).clamp_min(_TINY).log(),
         (gap.norm(dim=1) + 0.005).log(),
         net.amax(dim=1) / net.sum(dim=1).clamp_min(_TINY),
         _unexplained(pattern, data, gain, power).clamp_min(_TINY).log(),
@@ -245,9 +249,8 @@ class MapUncertainty:
         one) of where the activity is: the map's magnitudes raised to a
         power that grows with the map's reliability, mixed with a share of
         the init's map, calibrated on simulated single sources. On a head
-        the model was not trained on, its 90 and 95 % credible regions
-        hold a source's centre about as often as they say; smaller ones
-        hold it less often (the benchmarks page).
+        the model was not trained on, its credible regions hold a source's
+        centre about as often as they say (the benchmarks page).
     """
 
     expected_nemd: np.ndarray

@@ -150,12 +150,14 @@ def test_reliability_features_of_a_single_point():
     data = gain @ pattern.reshape(1, -1).T
     data = data.T + torch.tensor([[0.0, 0, 0, 3]])  # channel 3: unexplained
     features = reliability_features(pattern, init, data, gain, positions, rank=4)
+    # the source space's spread: root mean square distance from its centre
+    space = np.sqrt(((positions - positions.mean(0)) ** 2).sum(1).mean()).item()
     expected = [
         np.log((4 + 9) / 4),  # power per whitened channel
-        0.0,  # one point holds the map
-        np.log(2),  # two equal points hold the init
+        np.log(1 / 3),  # one of the three points holds the map
+        np.log(2 / 3),  # two equal points hold the init
         np.log(1e-30),  # no spread (clamped)
-        np.log(0.02),  # the init's points 40 mm apart: 20 mm from their centre
+        np.log(0.02 / space),  # the init's points 40 mm apart: 20 mm from their centre
         np.log(0.03 + 0.005),  # maxima: point 1 and point 0
         1.0,
         np.log(9 / 13),
