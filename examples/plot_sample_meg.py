@@ -12,9 +12,9 @@ MNE's eLORETA and dSPM, all with the recording's noise covariance.
 applies the projectors (here SSP and the EEG average reference) exactly as
 MNE's inverse does. Without ``model`` it picks one from the data's channel
 types: ``"meg"`` (fine-tuned for this MEG system on a template head) for
-MEG alone, the EEG-trained ``"default"`` for MEG and EEG together, which
-warns that it was not trained on MEG. Neither has seen this head. See the
-benchmarks page for how accurate each is on MEG.
+MEG alone, ``"eeg-meg"`` (the same with this recording's electrodes) for MEG
+and EEG together. Neither has seen this head. See the benchmarks page for
+how accurate each is.
 """
 
 # %%

@@ -40,8 +40,9 @@ docdict["model"] = """
 model : PIUNet | path-like | str | None
     The trained model, its file, or the name of a registered pretrained
     model (:func:`mne_piunet.datasets.model_names`); ``None`` uses a model
-    that ships with the package: ``"meg"`` for MEG-only data (fine-tuned
-    for the Neuromag Vectorview), ``"default"`` otherwise (trained on EEG:
+    that ships with the package: ``"meg"`` for MEG-only data and
+    ``"eeg-meg"`` for EEG+MEG data (fine-tuned for the Neuromag Vectorview
+    and, ``"eeg-meg"``, its 60 electrodes), ``"default"`` for EEG (trained on EEG:
     the fsaverage template, 7 mm volume grid, 61-channel easycap-M10
     montage, eLORETA init). The model's card names its init method, which
     the operator uses.

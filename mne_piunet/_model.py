@@ -426,7 +426,7 @@ def read_model(
 
 DEFAULT_MODEL = "default"
 # the pretrained model that model=None means, by the data's modality
-DEFAULT_MODELS = {"EEG": DEFAULT_MODEL, "MEG": "meg", "EEG+MEG": DEFAULT_MODEL}
+DEFAULT_MODELS = {"EEG": DEFAULT_MODEL, "MEG": "meg", "EEG+MEG": "eeg-meg"}
 # what every member of an ensemble model shares: it is applied as one model
 ENSEMBLE_SHARED = ("init", "lambda2", "head_model")
 

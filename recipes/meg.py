@@ -61,13 +61,16 @@ STAGES = [("meg-large", MEG_LARGE, "default:1")]
 MEMBERS = ("default:0", "meg-large")
 
 
-def sample_meg_info():
-    """Return the sample recording's MEG info (sensors, device-to-head transform)."""
+def sample_meg_info(*, eeg=False):
+    """Return the sample recording's MEG info (sensors, device-to-head transform).
+
+    With ``eeg=True``, its EEG electrodes too.
+    """
     root = testing_data_path()
     if root is None:
         raise FileNotFoundError("Set MNE_PIUNET_TESTING_DATA to the folder of sample/")
     info = mne.io.read_info(root / "sample" / "MEG" / "test-ave.fif.gz", verbose=False)
-    return mne.pick_info(info, mne.pick_types(info, meg=True, exclude=[]))
+    return mne.pick_info(info, mne.pick_types(info, meg=True, eeg=eeg, exclude=[]))
 
 
 def head_positions(info, n=N_POSITIONS, seed=0):
@@ -86,9 +89,10 @@ def head_positions(info, n=N_POSITIONS, seed=0):
     return infos
 
 
-def make_forwards():
-    """Template MEG forwards at each head position (cached after the first run)."""
-    return [make_template_forward(info) for info in head_positions(sample_meg_info())]
+def make_forwards(*, eeg=False):
+    """Template forwards at each head position (cached after the first run)."""
+    infos = head_positions(sample_meg_info(eeg=eeg))
+    return [make_template_forward(info) for info in infos]
 
 
 def shipped_start(name):
@@ -97,21 +101,26 @@ def shipped_start(name):
     return split_ensemble(read_model(model))[int(position)]
 
 
-def main():
-    """Train the MEG stage and write the ensemble (``--out``)."""
-    args = parse_args(__doc__)
-    stages = [(name, config, shipped_start(start)) for name, config, start in STAGES]
-    meg = run_stages(stages, args, make_forwards())
-    if meg is None:  # stopped by the time limit: run again
+def train_and_save(description, stages, members, forwards):
+    """Train the stage and write the ensemble ``members`` (``--out``)."""
+    args = parse_args(description)
+    stages = [(name, config, shipped_start(start)) for name, config, start in stages]
+    trained = run_stages(stages, args, forwards)
+    if trained is None:  # stopped by the time limit: run again
         return
-    networks = [shipped_start(MEMBERS[0]), meg]
-    # the card's head model is the MEG network's; the EEG network keeps its own
-    shared = {key: meg.info[key] for key in ENSEMBLE_SHARED}
+    networks = [shipped_start(members[0]), trained]
+    # the card's head model is the trained network's; the EEG network keeps its own
+    shared = {key: trained.info[key] for key in ENSEMBLE_SHARED}
     model = ensemble_with_info(networks, None, shared)
-    for name, card in zip(MEMBERS, model.info["ensemble"]["members"], strict=True):
+    for name, card in zip(members, model.info["ensemble"]["members"], strict=True):
         card["source"] = name
     model.save(args.out, overwrite=True)
     print(f"Saved {model!r} to {args.out}")
+
+
+def main():
+    """Train the MEG stage and write the ensemble (``--out``)."""
+    train_and_save(__doc__, STAGES, MEMBERS, make_forwards())
 
 
 if __name__ == "__main__":

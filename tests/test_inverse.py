@@ -349,7 +349,8 @@ def test_model_sensors_are_checked(sample_evoked, sample_meg_forward):
 
 
 def test_default_model_follows_the_channel_types(sample_evoked, sample_meg_forward):
-    """model=None: the MEG model for MEG data, the default for EEG and EEG+MEG."""
+    """model=None: the MEG model for MEG data, the EEG+MEG one for both, the
+    default for EEG."""
     meg = sample_evoked.copy().pick("meg")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the MEG model meets MEG: no warning
@@ -359,9 +360,10 @@ def test_default_model_follows_the_channel_types(sample_evoked, sample_meg_forwa
     default = read_model("default", verbose=False).info
     op = make_piunet_operator(eeg.info, sample_meg_forward)
     assert op.model.info == default
-    with pytest.warns(RuntimeWarning, match="trained on EEG data"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # trained on EEG+MEG: no warning
         op = make_piunet_operator(sample_evoked.info, sample_meg_forward)
-    assert op.model.info == default
+    assert op.model.info["head_model"]["ch_types"] == ["eeg", "grad", "mag"]
 
 
 def test_meg_channels_are_ignored(sample_evoked, sample_vol_forward, sample_cov):

@@ -17,7 +17,7 @@ RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 def recipes():
     sys.path.insert(0, str(RECIPES))
     try:
-        names = ("small", "default", "meg")
+        names = ("small", "default", "meg", "eeg_meg")
         yield {name: importlib.import_module(name) for name in names}
     finally:
         sys.path.remove(str(RECIPES))
@@ -64,13 +64,17 @@ def _stages_of(recipe, name):
     return stages
 
 
-def test_meg_recipe_equals_card(recipes):
-    """The MEG model: the default's first network as it ships, and its second
-    network's EEG stages followed by the recipe's MEG stage."""
-    default, meg = recipes["default"], recipes["meg"]
-    model = read_model("meg")
-    assert model.info["head_model"]["ch_types"] == ["grad", "mag"]
-    assert model.info["head_model"]["n_forwards"] == meg.N_POSITIONS
+@pytest.mark.parametrize(
+    "model_name, recipe_name, ch_types",
+    [("meg", "meg", ["grad", "mag"]), ("eeg-meg", "eeg_meg", ["eeg", "grad", "mag"])],
+)
+def test_meg_recipe_equals_card(recipes, model_name, recipe_name, ch_types):
+    """The MEG and EEG+MEG models: the default's first network as it ships,
+    and its second network's EEG stages followed by the recipe's stage."""
+    default, meg = recipes["default"], recipes[recipe_name]
+    model = read_model(model_name)
+    assert model.info["head_model"]["ch_types"] == ch_types
+    assert model.info["head_model"]["n_forwards"] == recipes["meg"].N_POSITIONS
     members = model.info["ensemble"]["members"]
     assert [card["source"] for card in members] == list(meg.MEMBERS)
     eeg = read_model("default").info
