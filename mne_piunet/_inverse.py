@@ -136,10 +136,13 @@ def _uncertainty_store(op, return_uncertainty):
     return {}
 
 
-def _map_uncertainty(op, uncertainty, tmin, tstep):
-    """Return the operator's assessment as a MapUncertainty."""
-    probability = op.make_stc(uncertainty["probability"], tmin, tstep, None)
-    return MapUncertainty(uncertainty["expected_nemd"], probability)
+def _estimate(op, sol, assessed, tmin, tstep, pick_ori):
+    """Return the source estimate, with its uncertainty when it was assessed."""
+    stc = op.make_stc(sol, tmin, tstep, pick_ori)
+    if assessed is None:
+        return stc
+    probability = op.make_stc(assessed["probability"], tmin, tstep, None)
+    return stc, MapUncertainty(assessed["expected_nemd"], probability)
 
 
 @verbose
@@ -225,10 +228,7 @@ def apply_piunet(
     sol = op.apply(evoked.data[picks], run, nave=evoked.nave, uncertainty=uncertainty)
     logger.info("[done]")
     tmin, tstep = evoked.times[0], 1.0 / evoked.info["sfreq"]
-    stc = op.make_stc(sol, tmin, tstep, pick_ori)
-    if uncertainty is None:
-        return stc
-    return stc, _map_uncertainty(op, uncertainty, tmin, tstep)
+    return _estimate(op, sol, uncertainty, tmin, tstep, pick_ori)
 
 
 @verbose
@@ -316,11 +316,7 @@ def _epochs_gen(epochs, picks, op, run, return_uncertainty):
         uncertainty = {} if return_uncertainty else None
         sol = op.apply(data[picks], run, nave=1, uncertainty=uncertainty)
         bar.update(k + 1)
-        stc = op.make_stc(sol, tmin, tstep, run.pick_ori)
-        if uncertainty is None:
-            yield stc
-        else:
-            yield stc, _map_uncertainty(op, uncertainty, tmin, tstep)
+        yield _estimate(op, sol, uncertainty, tmin, tstep, run.pick_ori)
 
 
 @verbose
@@ -430,7 +426,7 @@ def apply_piunet_raw(
     tstep = 1.0 / raw.info["sfreq"]
     if return_generator:
         return (
-            _raw_result(op, chunk, assessed, raw.times[first], tstep, pick_ori)
+            _estimate(op, chunk, assessed, raw.times[first], tstep, pick_ori)
             for first, chunk, assessed in chunks
         )
     sol = np.empty(op.out_shape(stop - start, pick_ori), dtype=np.float32)
@@ -441,7 +437,7 @@ def apply_piunet_raw(
         for key, value in (assessed or {}).items():
             whole[key][..., where] = value
     tmin = raw.times[start]  # as apply_inverse_raw: relative to the first sample
-    return _raw_result(op, sol, whole, tmin, tstep, pick_ori)
+    return _estimate(op, sol, whole, tmin, tstep, pick_ori)
 
 
 def _raw_uncertainty_store(op, n_times):
@@ -450,14 +446,6 @@ def _raw_uncertainty_store(op, n_times):
         "expected_nemd": np.empty(n_times),
         "probability": np.empty((op.n_sources, n_times), np.float32),
     }
-
-
-def _raw_result(op, sol, assessed, tmin, tstep, pick_ori):
-    """Return the estimate, with its uncertainty when it was assessed."""
-    stc = op.make_stc(sol, tmin, tstep, pick_ori)
-    if assessed is None:
-        return stc
-    return stc, _map_uncertainty(op, assessed, tmin, tstep)
 
 
 def _raw_chunks(raw, picks, op, run, start, stop, buffer_size, assess):
