@@ -151,7 +151,8 @@ def test_reliability_features_of_a_single_point():
     data = data.T + torch.tensor([[0.0, 0, 0, 3]])  # channel 3: unexplained
     features = reliability_features(pattern, init, data, gain, positions, rank=4)
     # the source space's spread: root mean square distance from its centre
-    space = np.sqrt(((positions - positions.mean(0)) ** 2).sum(1).mean()).item()
+    points = positions.numpy()
+    space = np.sqrt(((points - points.mean(0)) ** 2).sum(1).mean())
     expected = [
         np.log((4 + 9) / 4),  # power per whitened channel
         np.log(1 / 3),  # one of the three points holds the map
