@@ -20,7 +20,7 @@ checkpoint.
 
 import dataclasses
 
-from meg import MEG_LARGE, make_forwards, train_and_save
+from meg import MEG_LARGE, train_and_save
 
 EEG_MEG_LARGE = dataclasses.replace(MEG_LARGE, seed=44)
 STAGES = [("eeg-meg-large", EEG_MEG_LARGE, "default:1")]
@@ -30,7 +30,7 @@ MEMBERS = ("default:0", "eeg-meg-large")
 
 def main():
     """Train the EEG+MEG stage and write the ensemble (``--out``)."""
-    train_and_save(__doc__, STAGES, MEMBERS, make_forwards(eeg=True))
+    train_and_save(__doc__, STAGES, MEMBERS, eeg=True)
 
 
 if __name__ == "__main__":

@@ -101,11 +101,15 @@ def shipped_start(name):
     return split_ensemble(read_model(model))[int(position)]
 
 
-def train_and_save(description, stages, members, forwards):
-    """Train the stage and write the ensemble ``members`` (``--out``)."""
+def train_and_save(description, stages, members, *, eeg=False):
+    """Train the stage and write the ensemble ``members`` (``--out``).
+
+    The stage trains on the template forwards of the sample recording's MEG
+    sensors (and, with ``eeg``, its electrodes) at each head position.
+    """
     args = parse_args(description)
     stages = [(name, config, shipped_start(start)) for name, config, start in stages]
-    trained = run_stages(stages, args, forwards)
+    trained = run_stages(stages, args, make_forwards(eeg=eeg))
     if trained is None:  # stopped by the time limit: run again
         return
     networks = [shipped_start(members[0]), trained]
@@ -120,7 +124,7 @@ def train_and_save(description, stages, members, forwards):
 
 def main():
     """Train the MEG stage and write the ensemble (``--out``)."""
-    train_and_save(__doc__, STAGES, MEMBERS, make_forwards())
+    train_and_save(__doc__, STAGES, MEMBERS)
 
 
 if __name__ == "__main__":
