@@ -42,7 +42,7 @@ from mne.minimum_norm import apply_inverse, make_inverse_operator
 from mne_piunet import apply_piunet, read_model
 from mne_piunet._grid import forward_source_positions
 from mne_piunet._physics import make_init_kernel
-from mne_piunet._sensors import eeg_mask, reference_eeg
+from mne_piunet._sensors import covariance_root, eeg_mask, reference_eeg
 from mne_piunet.datasets import load_sample_head
 from mne_piunet.simulation import EvokedSimulationConfig, simulate_evoked
 from mne_piunet.template import make_template_forward
@@ -239,8 +239,7 @@ def cortex_part(model, heads, options):
 
 def _noise_colour(cov, info):
     cov = cov.copy().pick_channels(info["ch_names"], ordered=True)
-    evals, evecs = np.linalg.eigh(cov.data)
-    return evecs * np.sqrt(evals.clip(min=0))
+    return covariance_root(cov.data)
 
 
 def semi_real_part(model, head, n_samples, seed, options):

@@ -17,6 +17,16 @@ MIN_CHANNELS = 16
 DATA_TYPES = dict(meg=True, eeg=True, ref_meg=False)
 
 
+def covariance_root(cov):
+    """Return ``C`` with ``C @ C.T == cov``: white noise times it has that covariance.
+
+    From the eigendecomposition, so that rank-deficient covariances (after
+    projectors) work; negative round-off eigenvalues count as zero.
+    """
+    evals, evecs = np.linalg.eigh(cov)
+    return evecs * np.sqrt(evals.clip(min=0))
+
+
 def pick_good_channels(info):
     """Return ``info`` restricted to its good MEG and EEG channels."""
     picks = mne.pick_types(info, **DATA_TYPES, exclude="bads")

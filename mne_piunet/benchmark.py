@@ -36,7 +36,12 @@ from ._grid import forward_source_positions
 from ._inverse import INDEPENDENT_SAMPLES, apply_piunet, check_share
 from ._mne_private import check_option
 from ._operator import match_forward
-from ._sensors import forward_eeg_info, pick_good_channels, white_noise_variances
+from ._sensors import (
+    covariance_root,
+    forward_eeg_info,
+    pick_good_channels,
+    white_noise_variances,
+)
 from .simulation import (
     SimulationConfig,
     simulate_blobs,
@@ -257,8 +262,7 @@ def _coloured_data(forward, info, noise_cov, sources, snr_db, rng):
     cov = noise_cov.copy().pick_channels(info["ch_names"], ordered=True)
     whitener = compute_whitener(cov, info, verbose=False)[0]
     signal = forward["sol"]["data"] @ sources.reshape(len(sources), -1).T
-    evals, evecs = np.linalg.eigh(cov.data)
-    noise = (evecs * np.sqrt(evals.clip(min=0))) @ rng.standard_normal(signal.shape)
+    noise = covariance_root(cov.data) @ rng.standard_normal(signal.shape)
     p_signal = ((whitener @ signal) ** 2).sum(axis=0)
     p_noise = ((whitener @ noise) ** 2).sum(axis=0)
     return signal * np.sqrt(p_noise / p_signal * 10 ** (snr_db / 10)) + noise

@@ -4,6 +4,7 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
+from mne_piunet._sensors import covariance_root
 from mne_piunet.simulation import (
     SimulationConfig,
     SourceSimulator,
@@ -254,3 +255,14 @@ def test_source_simulator_on_a_meg_forward_file(sample_meg_forward, tmp_path):
     read = mne.read_forward_solution(tmp_path / "meg-fwd.fif")
     sim = SourceSimulator(read)
     assert_allclose(sim.leadfield.numpy(), fwd["sol"]["data"], rtol=1e-6)
+
+
+def test_covariance_root_of_a_rank_deficient_covariance():
+    """C @ C.T is the covariance, also after an average reference (rank n - 1)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((6, 6))
+    centre = np.eye(6) - 1 / 6  # the average reference
+    cov = centre @ (a @ a.T) @ centre
+    root = covariance_root(cov)
+    assert_allclose(root @ root.T, cov, atol=1e-12)
+    assert np.isfinite(root).all()

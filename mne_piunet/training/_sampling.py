@@ -11,7 +11,7 @@ from .._grid import GridSpec, VoxelGrid, forward_source_positions
 from .._mne_private import validate_type
 from .._model import PIUNet
 from .._physics import InitKernel, make_init_kernel
-from .._sensors import eeg_mask, forward_data_info, reference_eeg
+from .._sensors import covariance_root, eeg_mask, forward_data_info, reference_eeg
 from ..simulation import SourceSimulator, background_noise_covariance
 from ._config import TrainConfig, grid_for_forward
 
@@ -113,8 +113,7 @@ class Problem:
                 float(rng.uniform(*noise.sensor_noise_db)),
                 rng,
             )
-            evals, evecs = np.linalg.eigh(cov)
-            colour = evecs * np.sqrt(evals.clip(min=0))
+            colour = covariance_root(cov)
             info = forward_data_info(forward)
             mne_cov = mne.Covariance(
                 cov, info["ch_names"], [], info["projs"], nfree=1000
