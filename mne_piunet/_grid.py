@@ -92,6 +92,8 @@ class VoxelGrid:
 
     Attributes
     ----------
+    points : ndarray, shape (n_points, 3)
+        The source positions.
     origin : ndarray, shape (3,)
         Position of voxel (0, 0, 0) in metres.
     exact : bool
@@ -104,6 +106,7 @@ class VoxelGrid:
         if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
             raise ValueError(f"points must have shape (n, 3), got {points.shape}")
         self.spec = spec
+        self.points = points
         self.n_points = len(points)
         self.exact = _on_lattice(points, spec.spacing)
         self.origin = _place_origin(spec, points, self.exact)

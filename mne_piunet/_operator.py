@@ -283,8 +283,7 @@ class PIUNetOperator:
         return finished, features
 
     def _positions(self, device):
-        positions = np.concatenate([s["rr"][s["vertno"]] for s in self.src])
-        return torch.as_tensor(positions, device=device)
+        return torch.as_tensor(self.grid.points, device=device)
 
     def _rank(self, nave):
         """Rank of the whitened data: the whitener's non-zero rows."""
